@@ -1,0 +1,1 @@
+"""Triton kernels for long-sequence blocks, each beside a plain-PyTorch reference (imported as audiokit.kernels)."""

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment in .venv and install audiokit
+# into it in editable mode with the test extras. Safe to run again: pip skips what is there.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv=${AUDIOKIT_VENV:-$root/.venv}
+python=${PYTHON:-python3}
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "[setup_env] creating $venv"
+  "$python" -m venv "$venv"
+fi
+stamp="$venv/.audiokit-installed"
+# Reinstall only when the dependency declaration changed.
+if [ ! -f "$stamp" ] || [ "$root/setup.cfg" -nt "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
+  echo "[setup_env] installing audiokit and its dependencies (first time: ~2 min)"
+  "$venv/bin/python" -m pip install -q --upgrade pip
+  "$venv/bin/python" -m pip install -q -e "$root[test]"
+  touch "$stamp"
+fi
+echo "[setup_env] ready: $venv"
