@@ -1,0 +1,22 @@
+"""Launch-geometry helpers shared by the Triton kernels."""
+from __future__ import annotations
+
+import torch
+import triton
+
+
+def dot_precision(dtype: torch.dtype) -> str:
+    # fp32 inputs get exact fp32 products (tf32 would cost ~1e-3 relative error); halves use tensor cores.
+    return "ieee" if dtype == torch.float32 else "tf32"
+
+
+def segments(n: int, chunk: int, programs: int, target: int = 512) -> tuple[int, int]:
+    """Split n positions into NS segments (multiples of `chunk`) so that programs*NS fills the GPU."""
+    nt = triton.cdiv(n, chunk)
+    ns = max(1, min(nt, triton.cdiv(target, max(programs, 1))))
+    seg_chunks = triton.cdiv(nt, ns)
+    return triton.cdiv(nt, seg_chunks), seg_chunks * chunk
+
+
+def block(d: int, cap: int) -> int:
+    return min(max(16, triton.next_power_of_2(d)), cap)
