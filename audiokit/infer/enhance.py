@@ -1,0 +1,159 @@
+"""Enhance files, folders or data directories with a trained model (``audiokit enhance``).
+
+Any input rate: audio is resampled to the model's rate and the result back to the input's.
+Long recordings are processed in overlapping chunks cross-faded linearly, so model memory
+stays constant whatever the length. A file that fails is reported and the rest go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from audiokit.audio import AudioError, load, resample, save
+from audiokit.datadir import DataDir, DataDirError, write_table
+
+AUDIO_EXTS = (".wav", ".flac", ".ogg")
+
+
+@torch.no_grad()
+def enhance_waveform(model, wav: torch.Tensor, sample_rate: int, *, chunk_seconds: float | None = 10.0,
+                     overlap_seconds: float = 1.0, device: str | torch.device = "cpu",
+                     amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Enhance a mono waveform ``[T]`` given at ``sample_rate``; returns ``[T]`` at the same rate.
+
+    ``chunk_seconds=None`` runs the whole signal in one pass.
+    """
+    if wav.dim() != 1:
+        raise AudioError(f"expected a mono waveform [samples], got shape {tuple(wav.shape)}")
+    sr_model = model.sample_rate
+    x = resample(wav.float(), sample_rate, sr_model)
+    n = x.numel()
+    chunk = n if chunk_seconds is None else int(chunk_seconds * sr_model)
+    overlap = min(int(overlap_seconds * sr_model), chunk // 2)
+
+    def run(seg):
+        seg = seg.to(device)
+        if amp_dtype is not None:
+            with torch.autocast(torch.device(device).type, dtype=amp_dtype):
+                return model.enhance(seg).float().cpu()
+        return model.enhance(seg).float().cpu()
+
+    if n <= chunk:
+        y = run(x)
+    else:
+        hop = chunk - overlap
+        y = torch.zeros(n)
+        weight = torch.zeros(n)
+        fade = torch.linspace(0, 1, overlap + 2)[1:-1] if overlap > 0 else torch.ones(0)
+        start = 0
+        while True:
+            end = min(start + chunk, n)
+            seg_out = run(x[start:end])
+            w = torch.ones(end - start)
+            if start > 0 and overlap:
+                w[:overlap] = fade
+            if end < n and overlap:
+                w[-overlap:] = fade.flip(0)
+            y[start:end] += seg_out * w
+            weight[start:end] += w
+            if end == n:
+                break
+            start += hop
+        y = y / weight.clamp_min(1e-8)
+    return resample(y, sr_model, sample_rate)[: wav.numel()]
+
+
+@dataclass
+class Job:
+    utt_id: str
+    src: Path
+    dst: Path
+
+
+def collect_jobs(inputs: list[str], out_dir: Path) -> list[Job]:
+    """Files, folders (searched recursively for audio) and data directories (their ``wav.scp``)."""
+    jobs: list[Job] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir() and (p / "wav.scp").is_file():
+            for utt, src in DataDir(p).audio("wav.scp").items():
+                jobs.append(Job(utt, src, out_dir / "wavs" / f"{utt}.wav"))
+        elif p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_EXTS and f.is_file())
+            if not files:
+                raise AudioError(f"{p}: folder holds no audio files ({', '.join(AUDIO_EXTS)})")
+            for f in files:
+                rel = f.relative_to(p).with_suffix("")
+                jobs.append(Job("-".join(rel.parts), f, out_dir / "wavs" / rel.with_suffix(".wav")))
+        elif p.is_file():
+            jobs.append(Job(p.stem, p, out_dir / "wavs" / f"{p.stem}.wav"))
+        else:
+            raise AudioError(f"{p}: no such file or directory")
+    seen: dict[str, Path] = {}
+    for j in jobs:
+        if j.utt_id in seen:
+            raise DataDirError(f"two inputs map to the same utterance id {j.utt_id!r}: {seen[j.utt_id]} and {j.src}")
+        seen[j.utt_id] = j.src
+    return jobs
+
+
+def enhance_jobs(model, jobs: list[Job], out_dir: Path, *, device="cpu", chunk_seconds=10.0,
+                 overlap_seconds=1.0, downmix=False, amp_dtype=None, progress=True) -> dict[str, str]:
+    """Run ``jobs``; write ``out_dir/wav.scp`` for the successes; return ``{utt_id: error}``."""
+    done: dict[str, str] = {}
+    failures: dict[str, str] = {}
+    for job in tqdm(jobs, desc="enhance", disable=not progress, dynamic_ncols=True):
+        try:
+            wav, sr = load(job.src, downmix=downmix)
+            out = enhance_waveform(model, wav, sr, chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds,
+                                   device=device, amp_dtype=amp_dtype)
+            save(job.dst, out, sr)
+            done[job.utt_id] = str(job.dst.relative_to(out_dir))
+        except (AudioError, RuntimeError, ValueError) as e:
+            failures[job.utt_id] = f"{job.src}: {e}"
+    if done:
+        write_table(out_dir / "wav.scp", done)
+    if failures:
+        write_table(out_dir / "failures.txt", {k: v.replace("\n", " ") for k, v in failures.items()})
+    return failures
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="IN", help="audio files, folders or data directories (wav.scp)")
+    p.add_argument("-o", "--out", required=True, help="output folder (gets wavs/ and wav.scp)")
+    p.add_argument("--model", required=True, help="trained model directory (config.yaml + model.safetensors)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--chunk-seconds", type=float, default=10.0,
+                   help="process long files in chunks of this length (0: one pass)")
+    p.add_argument("--overlap-seconds", type=float, default=1.0, help="cross-fade between chunks")
+    p.add_argument("--downmix", action="store_true", help="average multichannel input instead of refusing it")
+    p.add_argument("--bf16", action="store_true", help="run the model in bfloat16 autocast (GPU)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from audiokit.registry import ModelDirError, load_model
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    try:
+        model = load_model(args.model, map_location=device)
+        out = Path(args.out)
+        jobs = collect_jobs(args.inputs, out)
+    except (ModelDirError, AudioError, DataDirError) as e:
+        print(f"audiokit enhance: {e}", file=sys.stderr)
+        return 2
+    failures = enhance_jobs(model, jobs, out, device=device, chunk_seconds=args.chunk_seconds or None,
+                            overlap_seconds=args.overlap_seconds, downmix=args.downmix,
+                            amp_dtype=torch.bfloat16 if args.bf16 else None)
+    print(f"enhanced {len(jobs) - len(failures)}/{len(jobs)} files into {out}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} failed (listed in {out / 'failures.txt'}):", file=sys.stderr)
+        for k, v in list(failures.items())[:10]:
+            print(f"  {k}: {v}", file=sys.stderr)
+        return 1
+    return 0
