@@ -255,11 +255,14 @@ class Trainer:
         self.exp_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self._resume()
-        self.writer = None
+        self.writer = _NullWriter()
         if self.info.is_main:
-            from torch.utils.tensorboard import SummaryWriter
+            try:
+                from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(self.exp_dir / "tensorboard"))
+                self.writer = SummaryWriter(str(self.exp_dir / "tensorboard"))
+            except ImportError:  # tensorboard is a declared dependency; tolerate stripped environments
+                self._log_line("tensorboard not installed: logging to train.log only")
         cfg, max_steps = self.cfg, self.cfg["max_steps"]
         if not self._epoch_batches(0):
             raise ValueError(f"training set has {len(self.train_set)} items, fewer than one batch "
@@ -308,10 +311,17 @@ class Trainer:
                 self.epoch += 1
                 self.batch_in_epoch = 0
         bar.close()
-        if self.writer is not None:
-            self.writer.close()
+        self.writer.close()
         self.task.close()
         return {"step": self.step, "best": self.best, "seconds": time.time() - t_start}
+
+
+class _NullWriter:
+    def add_scalar(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        pass
 
 
 def broadcast_all_finite(flag: torch.Tensor, info: DistInfo) -> bool:
