@@ -1,0 +1,18 @@
+"""Helpers shared by the kernel tests: random inputs and relative-error comparison."""
+import torch
+
+
+def rel_err(a, b):
+    a, b = a.double(), b.double()
+    return ((a - b).norm() / b.norm().clamp_min(1e-6)  # an all-zero reference compares absolutely).item()
+
+
+def assert_close(name, a, b, tol):
+    assert torch.isfinite(a).all(), f"{name}: non-finite values"
+    err = rel_err(a, b)
+    assert err < tol, f"{name}: relative error {err:.2e} >= {tol:.0e}"
+
+
+def grads(outputs, cotangents, inputs):
+    loss = sum((o.double() * c.double()).sum() for o, c in zip(outputs, cotangents) if o is not None)
+    return torch.autograd.grad(loss, inputs)
