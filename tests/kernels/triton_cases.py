@@ -1,0 +1,109 @@
+"""Triton kernels vs the oracles. Not collected on its own (no test_ prefix): test_triton_interpret.py
+runs it on CPU under TRITON_INTERPRET=1, and on a GPU machine it runs as
+``python -m pytest tests/kernels/triton_cases.py`` on CUDA with half-precision cases added."""
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+if INTERPRET:
+    # Triton 3.6's interpreter calls int() on 1-element arrays for runtime loop bounds, which
+    # NumPy >= 2.3 refuses; index the element instead (interpreter only, no effect on GPU runs).
+    import triton.runtime.interpreter as _interp
+
+    _orig_patch = _interp._patch_lang_tensor
+
+    def _patch_lang_tensor(tensor, scope):
+        _orig_patch(tensor, scope)
+        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
+
+    _interp._patch_lang_tensor = _patch_lang_tensor
+
+from audiokit.kernels.gla import naive_gla  # noqa: E402
+from audiokit.kernels.gla.triton_chunk import GLAFunction  # noqa: E402
+from audiokit.kernels.linear_attn import naive_linear_attention  # noqa: E402
+from audiokit.kernels.linear_attn.triton_chunk import LinearAttentionFunction  # noqa: E402
+
+from _kernel_ref import assert_close, grads  # noqa: E402
+
+DEVICE = "cuda" if torch.cuda.is_available() and not INTERPRET else "cpu"
+if DEVICE == "cpu" and not INTERPRET:
+    pytest.skip("needs CUDA or TRITON_INTERPRET=1", allow_module_level=True)
+DTYPES = [torch.float32] if INTERPRET else [torch.float32, torch.bfloat16, torch.float16]
+TOL = {torch.float32: 1e-4, torch.float16: 5e-3, torch.bfloat16: 3e-2}
+DT_ID = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
+
+LA_CASES = [
+    pytest.param(7, 32, False, False, id="N7-D32"),
+    pytest.param(100, 32, True, True, id="N100-D32-decay-state"),
+    pytest.param(130, 64, True, False, id="N130-D64-decay"),
+    pytest.param(64, 128, False, True, id="N64-D128-state"),
+]
+if not INTERPRET:
+    LA_CASES += [pytest.param(5000, 64, True, True, id="N5000-D64-decay-state"),
+                 pytest.param(3001, 128, True, False, id="N3001-D128-decay")]
+
+
+def test_runs_the_triton_path():
+    from audiokit.kernels.linear_attn import triton_chunk
+    kind = type(triton_chunk._scan_fwd_kernel).__name__
+    assert kind == ("InterpretedFunction" if INTERPRET else "JITFunction"), kind
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=[DT_ID[d] for d in DTYPES])
+@pytest.mark.parametrize("N,D,decay,state", LA_CASES)
+def test_linear_attention_triton(N, D, decay, state, dtype):
+    gen = torch.Generator().manual_seed(N + D)
+    B, H = 1, 2
+    q, k, v = (torch.randn(B, H, N, D, generator=gen).to(DEVICE, dtype) for _ in range(3))
+    ld = (-torch.rand(H, generator=gen) * 0.1).to(DEVICE) if decay else None
+    s0 = torch.randn(B, H, D, D, generator=gen).to(DEVICE) if state else None
+    xs = [x.requires_grad_() if x is not None else None for x in (q, k, v, ld, s0)]
+    o, sf = LinearAttentionFunction.apply(*xs[:4], D ** -0.5, xs[4], True)
+    ref = [x.detach().double().requires_grad_() if x is not None else None for x in xs]
+    o_ref, sf_ref = naive_linear_attention(*ref[:3], log_decay=ref[3], initial_state=ref[4], output_final_state=True)
+    tol = TOL[dtype]
+    assert o.dtype == dtype
+    assert_close("o", o, o_ref, tol)
+    assert_close("final_state", sf, sf_ref, tol)
+    do, dsf = torch.randn_like(o_ref), torch.randn_like(sf_ref)
+    names = [n for n, x in zip("q k v log_decay initial_state".split(), xs) if x is not None]
+    got = grads((o, sf), (do, dsf), [x for x in xs if x is not None])
+    want = grads((o_ref, sf_ref), (do, dsf), [r for r in ref if r is not None])
+    for n, a, b in zip(names, got, want):
+        assert_close(f"d{n}", a, b, tol * (3 if n == "log_decay" else 1))
+
+
+GLA_CASES = [
+    pytest.param(5, 32, False, id="N5-D32"),
+    pytest.param(70, 32, True, id="N70-D32-state"),
+    pytest.param(40, 64, False, id="N40-D64"),
+    pytest.param(33, 128, True, id="N33-D128-state"),
+]
+if not INTERPRET:
+    GLA_CASES += [pytest.param(3001, 64, True, id="N3001-D64-state")]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=[DT_ID[d] for d in DTYPES])
+@pytest.mark.parametrize("N,D,state", GLA_CASES)
+def test_gla_triton(N, D, state, dtype):
+    gen = torch.Generator().manual_seed(N + D)
+    B, H = 1, 2
+    q, k, v = (torch.randn(B, H, N, D, generator=gen).to(DEVICE, dtype) for _ in range(3))
+    g = (F.logsigmoid(torch.randn(B, H, N, D, generator=gen)) / 4).to(DEVICE)
+    s0 = torch.randn(B, H, D, D, generator=gen).to(DEVICE) if state else None
+    xs = [x.requires_grad_() if x is not None else None for x in (q, k, v, g, s0)]
+    o, sf = GLAFunction.apply(*xs[:4], D ** -0.5, xs[4], True)
+    ref = [x.detach().double().requires_grad_() if x is not None else None for x in xs]
+    o_ref, sf_ref = naive_gla(*ref[:4], initial_state=ref[4], output_final_state=True)
+    tol = TOL[dtype]
+    assert_close("o", o, o_ref, tol)
+    assert_close("final_state", sf, sf_ref, tol)
+    do, dsf = torch.randn_like(o_ref), torch.randn_like(sf_ref)
+    names = [n for n, x in zip("q k v g initial_state".split(), xs) if x is not None]
+    got = grads((o, sf), (do, dsf), [x for x in xs if x is not None])
+    want = grads((o_ref, sf_ref), (do, dsf), [r for r in ref if r is not None])
+    for n, a, b in zip(names, got, want):
+        assert_close(f"d{n}", a, b, tol)
