@@ -192,7 +192,7 @@ def _geometry(q, v):
     B, H, N, K = q.shape
     V = v.shape[-1]
     NS, SEG_LEN = segments(N, BT, B * H)
-    nw = 4 if max(K, V) <= 64 else 8
+    nw = 8  # the [BT, BT, K] decay products need the registers of 8 warps
     return B, H, N, K, V, block(K, 256), block(V, 256), NS, SEG_LEN, nw
 
 

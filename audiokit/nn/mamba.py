@@ -1,0 +1,103 @@
+"""Mamba-1 block (Gu & Dao 2023, Sec. 3.4 and Fig. 3) with recurrent step-by-step inference.
+
+in_proj -> (x, z); x -> causal depthwise conv1d -> SiLU -> x_proj -> (delta, B, C) ->
+selective scan with input-dependent delta/B/C, A = -exp(A_log) (S4D-real init), D skip and
+SiLU(z) gating -> out_proj. ``forward`` takes and returns the conv/ssm state, so a long input can
+be processed in chunks (or one step at a time with ``step``) with the same result as one pass.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audiokit.kernels.selective_scan import selective_scan, selective_scan_step
+
+
+class MambaState(NamedTuple):
+    conv: torch.Tensor   # [B, d_inner, d_conv - 1] last inputs of the depthwise conv
+    ssm: torch.Tensor    # [B, d_inner, d_state] float32
+
+
+class Mamba(nn.Module):
+    """x [B, L, dim] -> [B, L, dim] (causal).
+
+    Args:
+        dim: model width. d_state: SSM state size N. d_conv: conv kernel size. expand: d_inner / dim.
+        dt_rank: rank of the delta projection ("auto": ceil(dim / 16)). dt_min, dt_max: range of the
+            initial step sizes (log-uniform, as in the paper's reference initialisation).
+    """
+
+    def __init__(self, dim: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, dt_rank: int | str = "auto",
+                 dt_min: float = 1e-3, dt_max: float = 0.1, bias: bool = False, conv_bias: bool = True):
+        super().__init__()
+        if d_conv < 1 or d_state < 1 or expand < 1:
+            raise ValueError(f"d_state, d_conv, expand: expected >= 1, got {d_state}, {d_conv}, {expand}")
+        self.d_inner, self.d_state, self.d_conv = expand * dim, d_state, d_conv
+        self.dt_rank = math.ceil(dim / 16) if dt_rank == "auto" else int(dt_rank)
+        self.in_proj = nn.Linear(dim, 2 * self.d_inner, bias=bias)
+        self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, d_conv, groups=self.d_inner, bias=conv_bias)
+        self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, self.d_inner)
+        dt = torch.exp(torch.rand(self.d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        with torch.no_grad():
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))   # softplus^-1(dt)
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(self.d_inner, 1))
+        self.D = nn.Parameter(torch.ones(self.d_inner))
+        self.out_proj = nn.Linear(self.d_inner, dim, bias=bias)
+
+    def init_state(self, batch: int, device=None) -> MambaState:
+        return MambaState(torch.zeros(batch, self.d_inner, self.d_conv - 1, device=device),
+                          torch.zeros(batch, self.d_inner, self.d_state, device=device))
+
+    def _ssm_params(self, x):  # x: [B, L, d_inner] after conv
+        dt, Bm, Cm = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], -1)
+        return dt @ self.dt_proj.weight.T, Bm, Cm
+
+    def forward(self, x: torch.Tensor, state: MambaState | None = None, return_state: bool = False):
+        """x [B, L, dim] -> y [B, L, dim] (and the new MambaState when return_state)."""
+        if x.dim() != 3:
+            raise ValueError(f"x: expected shape [B, L, dim], got {tuple(x.shape)}")
+        L = x.shape[1]
+        xi, z = self.in_proj(x).chunk(2, -1)
+        xi = xi.transpose(1, 2)                                             # [B, d_inner, L]
+        past = state.conv.to(xi.dtype) if state is not None else xi.new_zeros(*xi.shape[:2], self.d_conv - 1)
+        xc = torch.cat([past, xi], -1)
+        u = F.silu(self.conv1d(xc))                                          # causal: left context only
+        dt, Bm, Cm = self._ssm_params(u.transpose(1, 2))
+        y, h = selective_scan(u, dt.transpose(1, 2), -torch.exp(self.A_log), Bm.transpose(1, 2).contiguous(),
+                              Cm.transpose(1, 2).contiguous(), self.D, z.transpose(1, 2),
+                              delta_bias=self.dt_proj.bias, delta_softplus=True,
+                              initial_state=None if state is None else state.ssm, output_final_state=return_state)
+        out = self.out_proj(y.transpose(1, 2))
+        if return_state:
+            return out, MambaState(xc[..., xc.shape[-1] - (self.d_conv - 1):], h)
+        return out
+
+    def step(self, x: torch.Tensor, state: MambaState) -> tuple[torch.Tensor, MambaState]:
+        """One decoding step: x [B, dim] -> (y [B, dim], new state); O(1) in the sequence length."""
+        xi, z = self.in_proj(x).chunk(2, -1)
+        window = torch.cat([state.conv.to(xi.dtype), xi[..., None]], -1)    # [B, d_inner, d_conv]
+        u = (window * self.conv1d.weight[:, 0]).sum(-1)
+        if self.conv1d.bias is not None:
+            u = u + self.conv1d.bias
+        u = F.silu(u)
+        dt, Bm, Cm = self._ssm_params(u)
+        dt = F.softplus(dt + self.dt_proj.bias)
+        y, h = selective_scan_step(u, dt, -torch.exp(self.A_log), Bm, Cm, self.D, z, state.ssm)
+        return self.out_proj(y.to(x.dtype)), MambaState(window[..., 1:], h)
+
+
+class BiMamba(nn.Module):
+    """Bidirectional Mamba: a forward block plus a block on the time-reversed input, summed
+    (as in the bidirectional blocks of Vision Mamba / MambAttention). x [B, L, dim] -> [B, L, dim]."""
+
+    def __init__(self, dim: int, **kwargs):
+        super().__init__()
+        self.fwd, self.bwd = Mamba(dim, **kwargs), Mamba(dim, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fwd(x) + self.bwd(x.flip(1)).flip(1)
