@@ -176,9 +176,11 @@ class MPSENetLoss(nn.Module):
 
         Spectra are ``[B, F, T]`` (``com``: ``[B, F, T, 2]``) as :mod:`audiokit.frontend.stft`
         gives them; waveforms ``[B, L]``; ``est_*`` is the model output and ``est_wav`` its
-        iSTFT. The metric term uses ``metric_g`` (the discriminator's scores ``[B]`` or
-        ``[B, 1]`` for the estimate) if given, else ``disc`` evaluated on
-        ``(clean_mag, |STFT(est_wav)|^c)``; with neither it is left out.
+        iSTFT. The metric term comes from ``metric_g`` if given: a 0-dim tensor is taken as
+        L_Metric itself (e.g. from :func:`metric_generator_loss`), a ``[B]`` or ``[B, 1]``
+        tensor as the discriminator's scores for the estimate (L_Metric = MSE(scores, 1)).
+        Otherwise ``disc``, if given, is evaluated on ``(clean_mag, |STFT(est_wav)|^c)``, as
+        the public code does; with neither the term is left out.
 
         Returns ``(total, parts)``; ``parts`` maps term names (and ``ip``, ``gd``, ``iaf``)
         to detached scalars.
@@ -200,8 +202,11 @@ class MPSENetLoss(nn.Module):
             if w["consistency"] > 0:
                 parts["consistency"] = complex_loss(com_hat, est_com)
         if metric_g is not None and w["metric"] > 0:
-            score = metric_g.flatten().float()
-            parts["metric"] = F.mse_loss(score, torch.ones_like(score))
+            if metric_g.dim() == 0:
+                parts["metric"] = metric_g.float()
+            else:
+                score = metric_g.flatten().float()
+                parts["metric"] = F.mse_loss(score, torch.ones_like(score))
         elif use_disc:
             parts["metric"] = metric_generator_loss(disc, clean_mag, mag_hat)
         total = sum(w[k] * v for k, v in parts.items())

@@ -115,6 +115,9 @@ def test_generator_loss_is_weighted_sum_of_independent_terms():
     scores = disc(cm, mag_pha_stft(est)[0])
     total2, _ = crit.generator_loss(clean, cm, cp, cc, est, em, ep, ec, metric_g=scores)
     torch.testing.assert_close(total2, total)
+    metric_loss = metric_generator_loss(disc, cm, mag_pha_stft(est)[0])  # 0-dim: L_Metric itself
+    total3, _ = crit.generator_loss(clean, cm, cp, cc, est, em, ep, ec, metric_g=metric_loss)
+    torch.testing.assert_close(total3, total)
     _, parts3 = crit(clean, cm, cp, cc, est, em, ep, ec)
     assert "metric" not in parts3
     torch.testing.assert_close(metric_generator_loss(disc, cm, em),
