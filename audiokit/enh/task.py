@@ -60,10 +60,15 @@ class EnhancementTask:
             wav_g = stft.inverse(mag_g, pha_g, length=clean.shape[-1])
         logs = {}
         if self.uses_metric:
-            pesq_norm = self.pesq(clean.detach(), wav_g.detach(), batch["lengths"]).to(clean.device)
-            d_loss = discriminator_loss(self.discriminator, clean_mag, mag_g.detach(), pesq_norm)
+            pesq_job = self.pesq.submit(clean.detach(), wav_g.detach(), batch["lengths"])
+            # The discriminator judges the re-analysed output (the reference code's mag_g_hat),
+            # i.e. what a listener gets after iSTFT, not the raw decoder magnitude.
+            with torch.autocast(noisy.device.type, enabled=False):
+                mag_hat = stft(wav_g)[0]
+            pesq_norm = pesq_job.result().to(clean.device)
+            d_loss = discriminator_loss(self.discriminator, clean_mag, mag_hat.detach(), pesq_norm)
             update("discriminator", d_loss)
-            metric_g = metric_generator_loss(self.discriminator, clean_mag, mag_g)
+            metric_g = metric_generator_loss(self.discriminator, clean_mag, mag_hat)
             logs["d_loss"] = float(d_loss.detach())
             valid = pesq_norm[torch.isfinite(pesq_norm)]
             if valid.numel():
@@ -86,7 +91,8 @@ class EnhancementTask:
                 n = int(batch["lengths"][i])
                 noisy = batch["noisy"][i, :n].to(self.device)
                 est = self.generator.enhance(noisy).float().cpu()
-                scores = score_pair(batch["clean"][i, :n], est, self.sample_rate, self.valid_metrics)
+                scores = score_pair(batch["clean"][i, :n], est, self.sample_rate, list(self.valid_metrics),
+                                    errors="nan")
                 for k, v in scores.items():
                     if v is not None and math.isfinite(v):
                         sums[k].append(v)
