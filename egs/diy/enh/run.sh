@@ -13,6 +13,8 @@ exp_tag=
 train_set=train
 valid_set=dev
 test_sets=test
+dev_fraction=0.05
+test_fraction=0.05
 snr_low=-5
 snr_high=15
 train_opts=
@@ -22,6 +24,7 @@ metrics=pesq_wb,pesq_nb,stoi,estoi,si_sdr,sdr,ssnr,csig,cbak,covl
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ] && { [ -z "$clean" ] || [ -z "$noise" ]; }; then
   echo "$0: stage 0 needs --clean DIR and --noise DIR" >&2; exit 2
 fi
-data_opts="--clean $clean --noise $noise --out data --snr-range $snr_low $snr_high"
+data_opts="--clean $clean --noise $noise --out data --snr-range $snr_low $snr_high \
+  --dev-fraction $dev_fraction --test-fraction $test_fraction"
 train_opts="data.noise=data/train_noise data.snr_range=[$snr_low,$snr_high] $train_opts"
 . ../../../recipes/enh/stages.sh
