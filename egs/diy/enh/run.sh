@@ -20,6 +20,9 @@ snr_high=15
 train_opts=
 metrics=pesq_wb,pesq_nb,stoi,estoi,si_sdr,sdr,ssnr,csig,cbak,covl
 
+enhance_opts=   # e.g. "--bf16 --chunk-seconds 20"
+score_jobs=2
+
 . ../../../tools/recipe.sh
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ] && { [ -z "$clean" ] || [ -z "$noise" ]; }; then
   echo "$0: stage 0 needs --clean DIR and --noise DIR" >&2; exit 2

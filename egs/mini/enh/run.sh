@@ -13,11 +13,14 @@ train_set=train
 valid_set=dev
 test_sets=test
 # Small on purpose: about 6 minutes of training on 2 CPU cores.
-train_opts="trainer.max_steps=600 trainer.batch_size=4 trainer.num_workers=1 data.segment=1.0 \
-trainer.log_every=50 trainer.valid_every=300 trainer.save_every=300 data.max_valid=30 pesq_workers=2 \
-optim.generator.schedule.every=150 optim.discriminator.schedule.every=150"
+train_opts="trainer.max_steps=400 trainer.batch_size=4 trainer.num_workers=1 data.segment=1.0 \
+trainer.log_every=50 trainer.valid_every=200 trainer.save_every=200 data.max_valid=30 pesq_workers=2 \
+optim.generator.schedule.every=100 optim.discriminator.schedule.every=100"
 metrics=pesq_wb,pesq_nb,stoi,estoi,si_sdr,sdr,ssnr,csig,cbak,covl
 data_opts=
+
+enhance_opts=   # e.g. "--bf16 --chunk-seconds 20"
+score_jobs=2
 
 . ../../../tools/recipe.sh
 . ../../../recipes/enh/stages.sh

@@ -18,6 +18,8 @@ train_opts="trainer.max_steps=290000"
 metrics=pesq_wb,pesq_nb,stoi,estoi,si_sdr,sdr,ssnr,csig,cbak,covl
 score_jobs=8
 
+enhance_opts=   # e.g. "--bf16 --chunk-seconds 20"
+
 . ../../../tools/recipe.sh
 data_opts="--corpus $corpus --out data"
 export CORPUS_DIR=$corpus
