@@ -192,7 +192,7 @@ def _geometry(q, v):
     B, H, N, K = q.shape
     V = v.shape[-1]
     NS, SEG_LEN = segments(N, BT, B * H)
-    nw = 8  # the [BT, BT, K] decay products need the registers of 8 warps
+    nw = 4 if max(K, V) <= 64 else 8
     return B, H, N, K, V, block(K, 256), block(V, 256), NS, SEG_LEN, nw
 
 
@@ -219,7 +219,9 @@ def gla_fwd(q, k, v, g, scale, s0, store_final):
 def gla_bwd(q, k, v, g, do, dsf, scale, s0, hs, gs, need_ds0):
     B, H, N, K, V, BK, BV, NS, SEG_LEN, nw = _geometry(q, v)
     prec = dot_precision(q.dtype)
-    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    # dq, dk stay fp32: dg is a reverse cumsum of q.dq - k.dk, which half-precision rounding would spoil
+    dq, dk = torch.empty_like(q, dtype=torch.float32), torch.empty_like(k, dtype=torch.float32)
+    dv = torch.empty_like(v)
     _bwd_dq_kernel[(NS, B * H)](q, k, v, g, do, dq, s0 if s0 is not None else q, hs, gs, float(scale), N, NS,
                                 SEG_LEN, K, V, BT, BK, BV, s0 is not None, prec, num_warps=nw)
     rhs, _ = _seg_states(q, k, v, g, do, scale, reverse=True)
@@ -255,4 +257,5 @@ class GLAFunction(torch.autograd.Function):
             if dsf is not None and sf is not None:
                 dg = dg + (sf * dsf).sum(-1)[:, :, None, :]
             dg = dg.to(g.dtype)
+        dq, dk = dq.to(q.dtype), dk.to(k.dtype)
         return dq, dk, dv, dg, None, (ds0.to(ctx.s0_dtype) if ds0 is not None else None), None

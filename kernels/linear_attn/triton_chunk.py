@@ -121,7 +121,7 @@ def _scan_fwd_kernel(q, k, v, o, s0, hs, sf, g, scale, N, NS, SEG_LEN, H: tl.con
 
 
 # ----------------------------------------------------------------------------- launcher
-def scan(q, k, v, log_decay, scale, s0=None, store_final=False, reverse=False):
+def scan(q, k, v, log_decay, scale, s0=None, store_final=False, reverse=False, out_dtype=None):
     """Run the chunked scan on contiguous [B,H,N,*] tensors; returns (o [B,H,N,V] in v.dtype, final fp32 or None)."""
     B, H, N, K = q.shape
     V = v.shape[-1]
@@ -131,7 +131,7 @@ def scan(q, k, v, log_decay, scale, s0=None, store_final=False, reverse=False):
     prec = dot_precision(q.dtype)
     has_decay = log_decay is not None
     g = log_decay.float().contiguous() if has_decay else q  # dummy pointer when unused
-    o = torch.empty(B, H, N, V, device=q.device, dtype=v.dtype)
+    o = torch.empty(B, H, N, V, device=q.device, dtype=out_dtype or v.dtype)
     hs = torch.empty(B * H, NS, K, V, device=q.device, dtype=torch.float32) if NS > 1 else o
     sf = torch.empty(B, H, K, V, device=q.device, dtype=torch.float32) if store_final else o
     nw = 4 if BK * BV <= 64 * 64 else 8
@@ -165,8 +165,10 @@ class LinearAttentionFunction(torch.autograd.Function):
         do = do.contiguous()
         need_ds0 = s0 is not None and ctx.needs_input_grad[5]
         s0t = s0.transpose(-1, -2).contiguous() if s0 is not None else None
-        dq, _ = scan(do, v, k, log_decay, scale, s0t)
-        dk, _ = scan(v, do, q, log_decay, scale, reverse=True)
+        # with decay, dq and dk stay fp32 until dlog_decay = sum_t (t+1)(q.dq - k.dk) is formed
+        gdt = torch.float32 if log_decay is not None else None
+        dq, _ = scan(do, v, k, log_decay, scale, s0t, out_dtype=gdt)
+        dk, _ = scan(v, do, q, log_decay, scale, reverse=True, out_dtype=gdt)
         dv, G = scan(k, q, do, log_decay, scale, store_final=need_ds0, reverse=True)
         g = log_decay.float() if log_decay is not None else None
         if dsf is not None:
@@ -174,7 +176,7 @@ class LinearAttentionFunction(torch.autograd.Function):
             w = torch.exp(g[:, None] * torch.arange(N - 1, -1, -1, device=q.device)) if g is not None \
                 else torch.ones(H, N, device=q.device)
             w = w[None, :, :, None]
-            dk = (dk.float() + w * (v.float() @ dsf.transpose(-1, -2))).to(k.dtype)
+            dk = dk.float() + w * (v.float() @ dsf.transpose(-1, -2))
             dv = (dv.float() + w * (k.float() @ dsf)).to(v.dtype)
         ds0 = None
         if need_ds0:
@@ -191,7 +193,7 @@ class LinearAttentionFunction(torch.autograd.Function):
             if dsf is not None and sf is not None:
                 dg = dg + N * (sf * dsf).sum((0, 2, 3))
             dg = dg.to(log_decay.dtype)
-        return dq, dk, dv, dg, None, ds0, None
+        return dq.to(q.dtype), dk.to(k.dtype), dv, dg, None, ds0, None
 
 
 def triton_linear_attention(q, k, v, log_decay, scale, initial_state, output_final_state):
