@@ -109,7 +109,14 @@ class EnhDataset(Dataset):
         if self.on_the_fly:
             full = clean
             clean, length = self._crop(clean, rng)
-            noise = self._draw_noise(clean.numel(), rng)
+            # Recordings have silent stretches (ESC-50 clips are zero-padded): draw again
+            # rather than fail on a noise segment that has no level to scale.
+            for _ in range(20):
+                noise = self._draw_noise(clean.numel(), rng)
+                if noise[:length].abs().max() > 1e-6:
+                    break
+            else:
+                raise AudioError(f"{self.dir.path}: 20 noise segments in a row were silent; check the noise list")
             snr = float(rng.uniform(*self.snr_range))
             # a crop of silence has no level; then the whole utterance sets the SNR
             ref = clean[:length] if clean[:length].abs().max() > 1e-4 else full

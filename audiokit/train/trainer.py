@@ -164,6 +164,10 @@ class Trainer:
         if hasattr(self.train_set, "set_epoch"):
             self.train_set.set_epoch(epoch)
         batches = self._epoch_batches(epoch)[start:]
+        if self.cfg["num_workers"] > 0:
+            # fd passing between worker processes fails in some sandboxes/containers
+            # (resource_sharer connection errors); shared-memory files work everywhere.
+            torch.multiprocessing.set_sharing_strategy("file_system")
         # Own generator: creating a loader iterator must not draw from the global RNG,
         # or a resumed run would be one draw ahead of an uninterrupted one.
         g = torch.Generator().manual_seed(self.cfg["seed"] * 7919 + epoch * 104729 + self.info.rank)
