@@ -20,6 +20,9 @@ from audiokit.fsutil import atomic_open, atomic_path
 # name -> "module:Class". A new model family adds one line here.
 MODELS: dict[str, str] = {
     "mpsenet": "audiokit.enh.mpsenet:MPSENet",
+    "mambattention": "audiokit.enh.mambattention:MambAttention",
+    "hifigan": "audiokit.vocoder.hifigan:HiFiGANGenerator",
+    "periodwave": "audiokit.vocoder.periodwave:PeriodWave",
 }
 
 

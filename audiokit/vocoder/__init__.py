@@ -1,0 +1,1 @@
+"""Neural vocoders: mel spectrogram -> waveform (HiFi-GAN, PeriodWave, PeriodWave-Turbo)."""
