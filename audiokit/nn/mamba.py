@@ -92,12 +92,33 @@ class Mamba(nn.Module):
 
 
 class BiMamba(nn.Module):
-    """Bidirectional Mamba: a forward block plus a block on the time-reversed input, summed
-    (as in the bidirectional blocks of Vision Mamba / MambAttention). x [B, L, dim] -> [B, L, dim]."""
+    """Bidirectional Mamba: a forward block plus a block on the time-reversed input.
 
-    def __init__(self, dim: int, **kwargs):
+    x [B, L, dim] -> [B, L, dim] (merge="sum", as in Vision Mamba) or [B, L, 2 * dim]
+    (merge="concat": forward and backward outputs side by side, as SEMamba and MambAttention feed
+    a 2 * dim -> dim projection). With norm="rms" each direction is the pre-norm residual block of
+    Mamba's reference model, x + Mamba(RMSNorm(x)) (the form MambAttention uses); norm=None runs
+    the bare Mamba. Other keyword arguments go to both :class:`Mamba` blocks.
+    """
+
+    def __init__(self, dim: int, merge: str = "sum", norm: str | None = None, norm_eps: float = 1e-5, **kwargs):
         super().__init__()
+        if merge not in ("sum", "concat"):
+            raise ValueError(f"merge: expected 'sum' or 'concat', got {merge!r}")
+        if norm not in (None, "rms"):
+            raise ValueError(f"norm: expected None or 'rms', got {norm!r}")
+        self.merge = merge
         self.fwd, self.bwd = Mamba(dim, **kwargs), Mamba(dim, **kwargs)
+        if norm == "rms":
+            self.fwd_norm, self.bwd_norm = nn.RMSNorm(dim, eps=norm_eps), nn.RMSNorm(dim, eps=norm_eps)
+        else:
+            self.fwd_norm = self.bwd_norm = None
+
+    @staticmethod
+    def _direction(mixer: Mamba, norm: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
+        return mixer(x) if norm is None else x + mixer(norm(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fwd(x) + self.bwd(x.flip(1)).flip(1)
+        y_f = self._direction(self.fwd, self.fwd_norm, x)
+        y_b = self._direction(self.bwd, self.bwd_norm, x.flip(1)).flip(1)
+        return y_f + y_b if self.merge == "sum" else torch.cat([y_f, y_b], -1)
