@@ -1,0 +1,427 @@
+"""PeriodWave: multi-period conditional flow matching vocoder (mel -> waveform).
+
+Lee, Choi & Lee 2024, "PeriodWave: Multi-Period Flow Matching for High-Fidelity Waveform
+Generation" (arXiv 2408.07547). What is implemented, with the paper's sections:
+
+* Conditional flow matching on the OT path with sigma_min = 1e-4 (Sec. 3.1, Eqs. 1-4;
+  maths in :mod:`audiokit.vocoder.flow_matching`).
+* Energy-based prior (Sec. 3.2, after PriorGrad): the frame energy ``e = sqrt(sum_f exp(mel))``
+  min-max normalised with corpus statistics and floored at 0.1 gives a per-sample standard
+  deviation ``sigma``; ``x0 ~ N(0, (noise_scale * sigma)^2)`` with noise_scale 0.25, the loss
+  is the MSE weighted by ``sigma^-2`` and ``sigma`` (per frame) joins the mel as one more
+  input channel.
+* Period-aware estimator (Sec. 3.3): for each period p in {1, 2, 3, 5, 7} the waveform is
+  reshaped to ``[T/p, p]`` and passed through ONE shared 2D U-Net (strided convolutions
+  along time only, 4x per level, three levels) conditioned on time + a learned period
+  embedding; the mel enters at the U-Net's middle through a ConvNeXt-V2 encoder upsampled
+  to the middle's resolution; the period outputs are summed (scaled by 1/sqrt(P)) and a
+  1D residual block stack projects to the waveform's vector field.
+* FreeU at inference (Sec. 3.5): in the decoder, backbone features are scaled by
+  ``freeu_backbone`` (1.1) and skip features by ``freeu_skip`` (0.9).
+* Sampling (Sec. 4): 16 midpoint steps, prior temperature 0.667.
+
+Layer sizes follow the authors' public code (periods [1,2,3,5,7], hidden 512 -> "B",
+768 with deeper middle/final stacks -> "L"); "S" is hidden 256. Use :data:`CONFIGS`.
+Audio is expected peak-normalised (the authors train on ``x / max|x| * 0.95``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+from audiokit.frontend.mel import MelSpectrogram
+from audiokit.vocoder import flow_matching as fm
+
+__all__ = ["PeriodWave", "CONFIGS", "periodify", "unperiodify"]
+
+_UNET_STRIDE = 4   # time stride of each down/up level
+_UNET_LEVELS = 3   # strided levels below the input level (incl. the middle) -> 4^3 = 64
+
+
+# Model sizes (constructor kwargs on top of the mel settings). Params are counted with
+# weight normalisation, as the authors count them.
+CONFIGS: dict[str, dict] = {
+    "tiny": dict(hidden_dim=32, encoder_blocks=1, cond_blocks=1, mid_dilations=(1,),
+                 final_dilations=(1,), periods=(1, 2, 3)),
+    "S": dict(hidden_dim=256),
+    "B": dict(hidden_dim=512),
+    "L": dict(hidden_dim=768, mid_dilations=(1, 2, 1, 4), final_dilations=(1, 2, 1, 4)),
+}
+
+
+def periodify(x: torch.Tensor, period: int, multiple: int = 1) -> torch.Tensor:
+    """``[B, C, T]`` -> ``[B, C, T'/p, p]``, reflect-padding T to T' = a multiple of ``p * multiple``."""
+    t = x.shape[-1]
+    n = period * multiple
+    pad = (-t) % n
+    if pad:
+        if pad >= t:  # reflect needs pad < length
+            x = F.pad(x, (0, pad))
+        else:
+            x = F.pad(x, (0, pad), mode="reflect")
+    b, c, tp = x.shape
+    return x.reshape(b, c, tp // period, period)
+
+
+def unperiodify(x: torch.Tensor, length: int) -> torch.Tensor:
+    """Inverse of :func:`periodify`: ``[B, C, T'/p, p]`` -> ``[B, C, length]``."""
+    return x.flatten(-2)[..., :length]
+
+
+class SinusoidalEmbedding(nn.Module):
+    """Transformer sinusoids of ``1000 t`` (t in [0, 1]), as in Grad-TTS / PeriodWave."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        half = self.dim // 2
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / (half - 1))
+        arg = 1000.0 * t.float()[:, None] * freqs[None]
+        return torch.cat([arg.sin(), arg.cos()], dim=-1)
+
+
+class GRN(nn.Module):
+    """ConvNeXt-V2 global response normalisation over time, on ``[B, T, C]``."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.zeros(dim))
+        self.beta = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x):
+        g = x.norm(p=2, dim=1, keepdim=True)
+        n = g / (g.mean(dim=-1, keepdim=True) + 1e-6)
+        return self.gamma * (x * n) + self.beta + x
+
+
+class ConvNeXtV2Block(nn.Module):
+    """Woo et al. 2023 (ConvNeXt V2) block in 1D: dwconv7, LN, MLP with GRN, stochastic depth."""
+
+    def __init__(self, dim: int, inner: int, drop_path: float = 0.0):
+        super().__init__()
+        self.dwconv = nn.Conv1d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pw1 = nn.Linear(dim, inner)
+        self.grn = GRN(inner)
+        self.pw2 = nn.Linear(inner, dim)
+        self.drop_path = drop_path
+
+    def forward(self, x):
+        h = self.dwconv(x).transpose(1, 2)
+        h = self.pw2(self.grn(F.gelu(self.pw1(self.norm(h))))).transpose(1, 2)
+        if self.training and self.drop_path > 0:
+            keep = 1.0 - self.drop_path
+            h = h * x.new_empty(x.shape[0], 1, 1).bernoulli_(keep) / keep
+        return x + h
+
+
+class ResBlock(nn.Module):
+    """``x + conv(silu(conv_d(silu(x))))`` with kernel 3 along time (1D, or 2D with width 1)."""
+
+    def __init__(self, ch: int, dilation: int, two_d: bool = True):
+        super().__init__()
+        if two_d:
+            self.c1 = weight_norm(nn.Conv2d(ch, ch, (3, 1), dilation=(dilation, 1), padding=(dilation, 0)))
+            self.c2 = weight_norm(nn.Conv2d(ch, ch, (3, 1), padding=(1, 0)))
+        else:
+            self.c1 = weight_norm(nn.Conv1d(ch, ch, 3, dilation=dilation, padding=dilation))
+            self.c2 = weight_norm(nn.Conv1d(ch, ch, 3, padding=1))
+
+    def forward(self, x):
+        return x + self.c2(F.silu(self.c1(F.silu(x))))
+
+
+def _res_stack(ch, dilations, two_d=True):
+    return nn.Sequential(*[ResBlock(ch, d, two_d) for d in dilations])
+
+
+class Down(nn.Module):
+    """(SiLU) strided conv along time, + time/period embedding, two residual blocks."""
+
+    def __init__(self, cin, cout, kernel, stride, emb_dim, act=True):
+        super().__init__()
+        self.act = act
+        self.conv = weight_norm(nn.Conv2d(cin, cout, (kernel, 1), (stride, 1), ((kernel - 1) // 2, 0), bias=False))
+        self.emb = nn.Linear(emb_dim, cout)
+        self.res = _res_stack(cout, (1, 2))
+
+    def forward(self, x, emb):
+        x = self.conv(F.silu(x) if self.act else x)
+        return self.res(x + self.emb(F.silu(emb))[:, :, None, None])
+
+
+class Middle(nn.Module):
+    """Last strided conv; the mel condition is added here (the U-Net's bottleneck)."""
+
+    def __init__(self, cin, cout, kernel, stride, dilations):
+        super().__init__()
+        self.conv = weight_norm(nn.Conv2d(cin, cout, (kernel, 1), (stride, 1), ((kernel - 1) // 2, 0), bias=False))
+        self.res = _res_stack(cout, dilations)
+
+    def forward(self, x, cond):
+        x = self.conv(F.silu(x))
+        return self.res(x + cond[:, :, : x.shape[2]])
+
+
+class Up(nn.Module):
+    """Transposed conv x4 along time, FreeU-weighted sum with the skip, embedding, two res blocks."""
+
+    def __init__(self, cin, cout, stride, emb_dim):
+        super().__init__()
+        self.conv = weight_norm(nn.ConvTranspose2d(cin, cout, (2 * stride, 1), (stride, 1), (stride // 2, 0), bias=False))
+        self.emb = nn.Linear(emb_dim, cout)
+        self.res = _res_stack(cout, (1, 2))
+
+    def forward(self, x, skip, emb, s_skip=1.0, s_backbone=1.0):
+        x = self.conv(F.silu(x))
+        x = s_backbone * x + s_skip * skip + self.emb(F.silu(emb))[:, :, None, None]
+        return self.res(x)
+
+
+class PeriodUNet(nn.Module):
+    """The shared period-conditional 2D U-Net: ``[B, 1, T]`` -> ``[B, H/16, T]`` for one period."""
+
+    def __init__(self, hidden: int, kernel: int, mid_dilations):
+        super().__init__()
+        s = _UNET_STRIDE
+        self.downs = nn.ModuleList([
+            Down(1, hidden // 16, 1, 1, hidden, act=False),
+            Down(hidden // 16, hidden // 8, kernel, s, hidden),
+            Down(hidden // 8, hidden // 4, kernel, s, hidden),
+        ])
+        self.mid = Middle(hidden // 4, hidden, kernel, s, mid_dilations)
+        self.ups = nn.ModuleList([
+            Up(hidden, hidden // 4, s, hidden),
+            Up(hidden // 4, hidden // 8, s, hidden),
+            Up(hidden // 8, hidden // 16, s, hidden),
+        ])
+
+    def forward(self, x, period, emb, cond, s_skip=1.0, s_backbone=1.0):
+        t = x.shape[-1]
+        h = periodify(x, period, _UNET_STRIDE ** _UNET_LEVELS)
+        skips = []
+        for down in self.downs:
+            h = down(h, emb)
+            skips.append(h)
+        h = self.mid(h, cond)
+        for up in self.ups:
+            h = up(h, skips.pop(), emb, s_skip, s_backbone)
+        return unperiodify(h, t)
+
+
+class MelEncoder(nn.Module):
+    """ConvNeXt-V2 mel encoder -> one condition map per period at the U-Net middle's resolution.
+
+    ``[B, n_mels + 1, frames]`` -> list of ``[B, H, >= ceil(frames * up / p), 1]`` where the
+    transposed conv upsamples frames by ``up = hop / 64`` (one vector per 64 samples).
+    """
+
+    def __init__(self, n_in, hidden, periods, up, encoder_blocks, cond_blocks, drop_path):
+        super().__init__()
+        self.embed = nn.Conv1d(n_in, hidden, 7, padding=3)
+        self.blocks = nn.Sequential(*[ConvNeXtV2Block(hidden, 3 * hidden, drop_path) for _ in range(encoder_blocks)])
+        self.up = weight_norm(nn.ConvTranspose1d(hidden, hidden // 2, 2 * up, up, padding=up // 2)) if up > 1 \
+            else weight_norm(nn.Conv1d(hidden, hidden // 2, 1))
+        self.cond = nn.Sequential(*[ConvNeXtV2Block(hidden // 2, 2 * hidden, drop_path) for _ in range(cond_blocks)])
+        self.periods = tuple(periods)
+        # Per-period projection: stride p along time matches the 2D layout [T/p, p].
+        self.proj = nn.ModuleList([
+            weight_norm(nn.Conv2d(hidden // 2, hidden, (2 * p, 1), (p, 1), (p - 1, 0))) for p in periods])
+
+    def forward(self, mel):
+        x = self.embed(mel)
+        x = self.blocks(x) + x
+        x = self.cond(self.up(F.silu(x)))
+        x = F.silu(x)[..., None]                       # [B, H/2, frames*up, 1]
+        conds = []
+        for p, proj in zip(self.periods, self.proj):
+            pad = p - x.shape[2] % p                    # >= 1 so the strided conv covers the end
+            xp = F.pad(x, (0, 0, 0, pad), mode="reflect" if pad < x.shape[2] else "replicate")
+            conds.append(proj(xp))
+        return conds
+
+
+class PeriodWave(nn.Module):
+    """PeriodWave vocoder. See the module docstring for the method and :data:`CONFIGS` for sizes.
+
+    Args (all plain numbers, recorded in ``config.yaml``):
+        sample_rate, n_fft, hop_length, win_length, n_mels, fmin, fmax: the mel the model
+            consumes (:class:`~audiokit.frontend.mel.MelSpectrogram`); ``hop_length`` must be a
+            multiple of 64 (the U-Net's total stride).
+        periods: reshaping periods of the shared U-Net.
+        hidden_dim: width H of the U-Net bottleneck and mel encoder; U-Net channels are
+            H/16, H/8, H/4, H from top to bottom (output width H/16).
+        kernel_size: kernel of the strided convolutions along time.
+        encoder_blocks, cond_blocks: ConvNeXt-V2 blocks at frame rate (width H) and after
+            upsampling (width H/2).
+        mid_dilations, final_dilations: residual blocks of the U-Net middle and the output stack.
+        drop_path: stochastic depth of the ConvNeXt-V2 blocks during training.
+        sigma_min: OT-path minimum noise. noise_scale: prior std scale (0.25).
+        energy_min, energy_max, std_min: energy-prior statistics (corpus min/max of
+            ``sqrt(sum exp(mel))``; defaults measured on 360 LJSpeech clips peak-normalised to
+            0.95). They are buffers too, so :meth:`set_energy_stats` before training sticks.
+        steps, method, temperature, freeu: :meth:`generate` defaults (16 midpoint steps, 0.667,
+            FreeU on; a PeriodWave-Turbo model records its fixed step count here).
+        freeu_skip, freeu_backbone: FreeU factors (0.9, 1.1).
+    """
+
+    def __init__(self, sample_rate: int = 22050, n_fft: int = 1024, hop_length: int = 256,
+                 win_length: int = 1024, n_mels: int = 80, fmin: float = 0.0,
+                 fmax: float | None = 8000.0, periods=(1, 2, 3, 5, 7), hidden_dim: int = 512,
+                 kernel_size: int = 9, encoder_blocks: int = 8, cond_blocks: int = 4,
+                 mid_dilations=(1, 2, 4), final_dilations=(1, 2, 4), drop_path: float = 0.1,
+                 sigma_min: float = fm.SIGMA_MIN, noise_scale: float = 0.25,
+                 energy_min: float = 0.086, energy_max: float = 5.42, std_min: float = 0.1,
+                 steps: int = 16, method: str = "midpoint", temperature: float = 0.667,
+                 freeu: bool = True, freeu_skip: float = 0.9, freeu_backbone: float = 1.1):
+        super().__init__()
+        if hop_length % 64 or hop_length < 64:
+            raise ValueError(f"PeriodWave: hop_length must be a multiple of 64, got {hop_length}")
+        if hidden_dim % 16 or hidden_dim < 16:
+            raise ValueError(f"PeriodWave: hidden_dim must be a multiple of 16, got {hidden_dim}")
+        periods = tuple(int(p) for p in periods)
+        if not periods or any(p < 1 for p in periods):
+            raise ValueError(f"PeriodWave: periods must be positive ints, got {periods}")
+        if method not in fm.METHODS:
+            raise ValueError(f"PeriodWave: method must be one of {sorted(fm.METHODS)}, got {method!r}")
+        self.mel = MelSpectrogram(sample_rate, n_fft, hop_length, win_length, n_mels, fmin, fmax)
+        self.sample_rate, self.hop_length, self.n_mels = sample_rate, hop_length, n_mels
+        self.mel_settings = self.mel.settings()
+        self.periods = periods
+        self.sigma_min, self.noise_scale, self.std_min = sigma_min, noise_scale, std_min
+        self.steps, self.method, self.temperature = steps, method, temperature
+        self.freeu, self.freeu_skip, self.freeu_backbone = freeu, freeu_skip, freeu_backbone
+        self.hparams = dict(
+            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, win_length=win_length,
+            n_mels=n_mels, fmin=float(fmin), fmax=self.mel.fmax, periods=list(periods),
+            hidden_dim=hidden_dim, kernel_size=kernel_size, encoder_blocks=encoder_blocks,
+            cond_blocks=cond_blocks, mid_dilations=list(mid_dilations),
+            final_dilations=list(final_dilations), drop_path=drop_path, sigma_min=sigma_min,
+            noise_scale=noise_scale, energy_min=energy_min, energy_max=energy_max, std_min=std_min,
+            steps=steps, method=method, temperature=temperature, freeu=freeu,
+            freeu_skip=freeu_skip, freeu_backbone=freeu_backbone)
+        self.register_buffer("energy_min", torch.tensor(float(energy_min)))
+        self.register_buffer("energy_max", torch.tensor(float(energy_max)))
+
+        h = hidden_dim
+        self.encoder = MelEncoder(n_mels + 1, h, periods, hop_length // 64, encoder_blocks,
+                                  cond_blocks, drop_path)
+        # Time (sinusoidal) and period (learned) embeddings, H/2 each, mixed by an MLP.
+        self.time_emb = SinusoidalEmbedding(h // 2)
+        self.period_emb = nn.Embedding(len(periods), h // 2)
+        nn.init.normal_(self.period_emb.weight, 0.0, (h // 2) ** -0.5)
+        self.emb_mlp = nn.Sequential(nn.Linear(h, 4 * h), nn.SiLU(), nn.Linear(4 * h, h))
+        self.unet = PeriodUNet(h, kernel_size, mid_dilations)
+        self.final = _res_stack(h // 16, final_dilations, two_d=False)
+        self.out = weight_norm(nn.Conv1d(h // 16, 1, 7, padding=3, bias=False))
+
+    # ---- configuration -------------------------------------------------------------
+    def config(self) -> dict:
+        """Constructor kwargs that rebuild this model (energy statistics from the buffers)."""
+        return {**self.hparams, "energy_min": float(self.energy_min), "energy_max": float(self.energy_max)}
+
+    @staticmethod
+    def frame_energy(mel: torch.Tensor) -> torch.Tensor:
+        """``sqrt(sum_f exp(mel))`` per frame: ``[B, n_mels, frames]`` -> ``[B, frames]``."""
+        return mel.float().exp().sum(1).sqrt()
+
+    def set_energy_stats(self, energy_min: float, energy_max: float) -> None:
+        """Corpus min/max of :meth:`frame_energy` over the training set (call before training)."""
+        if not energy_max > energy_min:
+            raise ValueError(f"PeriodWave: need energy_max > energy_min, got {energy_min}, {energy_max}")
+        self.energy_min.fill_(float(energy_min))
+        self.energy_max.fill_(float(energy_max))
+
+    # ---- prior and estimator -------------------------------------------------------
+    def _check(self, mel: torch.Tensor):
+        if not isinstance(mel, torch.Tensor) or mel.dim() != 3 or mel.shape[1] != self.n_mels:
+            raise ValueError(f"PeriodWave: mel must be [B, {self.n_mels}, frames], got "
+                             f"{tuple(getattr(mel, 'shape', ()))}")
+
+    def prior_std(self, mel: torch.Tensor) -> torch.Tensor:
+        """Energy-based prior std per frame ``[B, frames]`` (Sec. 3.2), floored at ``std_min``."""
+        e = self.frame_energy(mel)
+        return ((e - self.energy_min) / (self.energy_max - self.energy_min)).clamp_min(self.std_min)
+
+    def encode(self, mel: torch.Tensor, std: torch.Tensor):
+        """Mel + prior std channel -> per-period condition maps (computed once per utterance)."""
+        return self.encoder(torch.cat([mel, std[:, None].to(mel.dtype)], dim=1))
+
+    def vector_field(self, x: torch.Tensor, t: torch.Tensor, conds, freeu: bool = False) -> torch.Tensor:
+        """Estimator ``v(x_t, t)``: ``x`` [B, 1, T], ``t`` [] or [B] -> [B, 1, T]."""
+        b = x.shape[0]
+        t = t.reshape(-1).expand(b) if t.numel() == 1 else t
+        te = self.time_emb(t).to(x.dtype)                                   # [B, H/2]
+        pe = self.period_emb.weight * math.sqrt(self.period_emb.embedding_dim)  # [P, H/2]
+        emb = self.emb_mlp(torch.cat([te[:, None].expand(-1, len(self.periods), -1),
+                                      pe[None].expand(b, -1, -1).to(x.dtype)], dim=-1))
+        s_skip, s_back = (self.freeu_skip, self.freeu_backbone) if freeu else (1.0, 1.0)
+        out = 0
+        for i, p in enumerate(self.periods):  # one shared U-Net, conditioned on the period
+            out = out + self.unet(x, p, emb[:, i], conds[i], s_skip, s_back)
+        out = out / math.sqrt(len(self.periods))
+        return self.out(F.silu(self.final(out)))
+
+    # ---- training ------------------------------------------------------------------
+    def loss(self, wav: torch.Tensor, mel: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """CFM loss with the energy prior: ``mean(((v - u) / sigma)^2)`` over valid samples.
+
+        wav ``[B, T]`` with ``T = frames * hop_length``; mel ``[B, n_mels, frames]`` (the mel
+        of ``wav``); lengths ``[B]`` valid samples per item (padding excluded), optional.
+        """
+        self._check(mel)
+        b, frames = mel.shape[0], mel.shape[2]
+        if wav.dim() != 2 or wav.shape[0] != b or wav.shape[1] != frames * self.hop_length:
+            raise ValueError(f"PeriodWave.loss: wav must be [B, frames * hop] = [{b}, "
+                             f"{frames * self.hop_length}], got {tuple(wav.shape)}")
+        std_f = self.prior_std(mel)
+        std = std_f.repeat_interleave(self.hop_length, dim=1)[:, None]     # [B, 1, T]
+        x1 = wav[:, None]
+        mask = torch.ones_like(x1)
+        if lengths is not None:
+            mask = (torch.arange(x1.shape[-1], device=x1.device) < lengths.to(x1.device)[:, None])[:, None].to(x1.dtype)
+            x1 = x1 * mask
+        x0 = torch.randn_like(x1) * self.noise_scale * std * mask
+        t = torch.rand(b, device=wav.device, dtype=wav.dtype)
+        xt = fm.ot_path(x0, x1, t, self.sigma_min)
+        u = fm.ot_target(x0, x1, self.sigma_min)
+        v = self.vector_field(xt, t, self.encode(mel, std_f))
+        err = ((v.float() - u.float()) / std) ** 2 * mask
+        return err.sum() / mask.sum()
+
+    forward = loss
+
+    # ---- inference -----------------------------------------------------------------
+    def sample(self, mel: torch.Tensor, steps: int | None = None, method: str | None = None,
+               temperature: float | None = None, freeu: bool | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Differentiable ODE sampling (PeriodWave-Turbo trains through it): -> ``[B, frames*hop]``."""
+        self._check(mel)
+        steps = self.steps if steps is None else steps
+        method = self.method if method is None else method
+        temperature = self.temperature if temperature is None else temperature
+        freeu = self.freeu if freeu is None else freeu
+        std_f = self.prior_std(mel)
+        std = std_f.repeat_interleave(self.hop_length, dim=1)[:, None].to(mel.dtype)
+        z = torch.randn(std.shape, generator=generator, device=std.device, dtype=std.dtype)
+        x0 = z * self.noise_scale * std * temperature
+        conds = self.encode(mel, std_f)
+        x = fm.solve(lambda x, t: self.vector_field(x, t, conds, freeu), x0, steps, method)
+        return x[:, 0]
+
+    @torch.no_grad()
+    def generate(self, mel: torch.Tensor, steps: int | None = None, method: str | None = None,
+                 temperature: float | None = None, freeu: bool | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """mel ``[B, n_mels, frames]`` -> waveform ``[B, frames * hop_length]`` in [-1, 1].
+
+        ``None`` arguments take the model's defaults (``self.steps``, ``self.method``, ...).
+        """
+        return self.sample(mel, steps, method, temperature, freeu, generator).clamp(-1.0, 1.0)
