@@ -19,6 +19,11 @@ csig      composite signal distortion (1..5)                  16 kHz
 cbak      composite background intrusiveness (1..5)           16 kHz
 covl      composite overall quality (1..5)                    16 kHz
 ========  ==================================================  ======================
+
+Vocoder metrics (:mod:`audiokit.metrics.vocoder`), run only when asked for by name:
+``mstft`` (multi-resolution STFT distance as auraloss defines it; any rate), ``mel_l1``
+(L1 of the LJSpeech log-mel; 22.05 kHz), and from CREPE at 16 kHz ``periodicity``
+(RMSE), ``vuv_f1`` and ``pitch_rmse`` (cents).
 """
 
 from __future__ import annotations
@@ -85,6 +90,18 @@ METRICS: dict[str, Metric] = {
 }
 
 DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
+
+# Vocoder metrics (audiokit.metrics.vocoder): asked for by name, not run by default
+# (CREPE is slow on CPU); torchcrepe is imported only when a CREPE metric runs.
+from audiokit.metrics import vocoder as _voc  # noqa: E402
+
+METRICS.update({m.name: m for m in (
+    Metric("mstft", _voc.mstft, None, higher_is_better=False),
+    Metric("mel_l1", _voc.mel_l1, (22050,), higher_is_better=False),
+    Metric("periodicity", _voc.periodicity, (16000,), higher_is_better=False),
+    Metric("vuv_f1", _voc.vuv_f1, (16000,)),
+    Metric("pitch_rmse", _voc.pitch_rmse, (16000,), higher_is_better=False),
+)})
 
 
 def get_metric(name: str) -> Metric:
