@@ -9,6 +9,7 @@
 : "${exp_tag:=$model}"
 : "${train_opts:=}"
 : "${data_opts:=}"
+: "${download_opts:=}"
 : "${enhance_opts:=}"
 : "${metrics:=pesq_wb,pesq_nb,stoi,estoi,si_sdr,sdr,ssnr,csig,cbak,covl}"
 : "${score_jobs:=2}"
@@ -16,7 +17,8 @@ exp_dir=exp/$exp_tag
 _enh_conf=$AUDIOKIT_ROOT/recipes/enh
 
 if stage -1 "download the corpus"; then
-  if [ -x local/download.sh ]; then local/download.sh; else echo "nothing to download for this recipe"; fi
+  # shellcheck disable=SC2086
+  if [ -x local/download.sh ]; then local/download.sh $download_opts; else echo "nothing to download for this recipe"; fi
 fi
 
 if stage 0 "prepare data directories"; then

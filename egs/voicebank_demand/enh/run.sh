@@ -21,6 +21,6 @@ score_jobs=8
 enhance_opts=   # e.g. "--bf16 --chunk-seconds 20"
 
 . ../../../tools/recipe.sh
-data_opts="--corpus $corpus --out data"
-export CORPUS_DIR=$corpus
+data_opts="--root $corpus --out data"
+download_opts=$corpus
 . ../../../recipes/enh/stages.sh
