@@ -167,19 +167,26 @@ def _lowpass_half_band(taps: int = 129, beta: float = 8.0) -> torch.Tensor:
     return h / h.sum()
 
 
+def _hann(t: torch.Tensor, length: float) -> torch.Tensor:
+    """Hann window of real-valued ``length`` centred on t = 0, zero for |t| >= length / 2."""
+    return torch.where(t.abs() < length / 2, 0.5 + 0.5 * torch.cos(2 * math.pi * t / length),
+                       torch.zeros_like(t))
+
+
 class ConstantQTransform(nn.Module):
     """Complex constant-Q transform ``[B, T]`` -> ``[B, n_bins, frames, 2]`` (real, imag).
 
     Bin k has centre frequency ``f_k = fmin * 2^(k / b)`` (b = bins_per_octave), quality
     ``Q = filter_scale / (2^(1/b) - 1)`` and window length ``N_k = Q * sr / f_k``
     (J. C. Brown, "Calculation of a constant Q spectral transform", JASA 89(1), 1991, Eq. 5-6).
-    With the periodic Hann window ``w_k`` of ``ceil(N_k)`` samples centred on frame m's
-    sample ``m * hop`` (zero padding outside the signal)::
+    With the Hann window ``w_k(t) = 0.5 + 0.5 cos(2 pi t / N_k)`` for ``|t| < N_k / 2`` (0
+    elsewhere) centred on frame m's sample ``m * hop`` (zero padding outside the signal)::
 
-        X[k, m] = sqrt(N_k) / sum(w_k) * sum_n w_k[n] x[m*hop + n - c_k] exp(-2 pi i f_k (n - c_k) / sr)
+        X[k, m] = sqrt(N_k) / sum_t w_k(t) * sum_t w_k(t) x[m*hop + t] exp(-2 pi i f_k t / sr)
 
-    with ``c_k = ceil(N_k) // 2`` (the 1/sum(w) kernel normalisation with the sqrt(N_k)
-    output scale is librosa's and nnAudio's default). As in nnAudio's CQT2010v2 (which the
+    over integer t (the 1/sum(w) kernel normalisation with the sqrt(N_k) output scale is
+    librosa's and nnAudio's default; the window keeps its real-valued length N_k so a
+    kernel sampled at half the rate is the same window). As in nnAudio's CQT2010v2 (which the
     MS-SB-CQTD paper uses) the bins are computed octave by octave (Schoerkhuber & Klapuri
     2010): the top octave's kernels run at the full rate, then the signal is low-passed and
     decimated by 2 and the same kernels give the next octave down, so every octave costs
@@ -204,16 +211,13 @@ class ConstantQTransform(nn.Module):
         freqs = fmin * 2.0 ** ((torch.arange(bins_per_octave, dtype=torch.float64)
                                 + (n_octaves - 1) * bins_per_octave) / bins_per_octave)
         lengths = self.q * sample_rate / freqs
-        size = int(math.ceil(lengths[0].item())) | 1
-        kernels = torch.zeros(bins_per_octave, size, dtype=torch.complex128)
+        half = int(lengths[0].item() // 2)
+        t = torch.arange(-half, half + 1, dtype=torch.float64)
+        kernels = torch.zeros(bins_per_octave, 2 * half + 1, dtype=torch.complex128)
         for j, (f, n_k) in enumerate(zip(freqs.tolist(), lengths.tolist())):
-            n = int(math.ceil(n_k))
-            w = torch.hann_window(n, periodic=True, dtype=torch.float64)
-            t = torch.arange(n, dtype=torch.float64) - n // 2
-            k = w / w.sum() * math.sqrt(n_k) * torch.exp(-2j * math.pi * f * t / sample_rate)
-            start = size // 2 - n // 2
-            kernels[j, start:start + n] = k
-        self.kernel_size = size
+            w = _hann(t, n_k)
+            kernels[j] = w / w.sum() * math.sqrt(n_k) * torch.exp(-2j * math.pi * f * t / sample_rate)
+        self.kernel_size = 2 * half + 1
         # conv1d is a correlation, so the kernel is used as is: out = sum_n k[n] x[m*hop+n-c].
         weight = torch.cat([kernels.real, kernels.imag]).unsqueeze(1)  # [2b, 1, size]
         self.register_buffer("weight", weight.float(), persistent=False)
