@@ -1,12 +1,14 @@
 """MambAttention: Mamba with shared time/frequency multi-head attention for speech enhancement.
 
 Kühne, Jensen, Østergaard & Tan, "MambAttention: Mamba with Multi-Head Attention for
-Generalizable Single-Channel Speech Enhancement", arXiv:2507.00966 (2025), Sec. III, Fig. 1.
+Generalizable Single-Channel Speech Enhancement", arXiv:2507.00966 (2025): the MambAttention
+block of Sec. III and Fig. 1, with the wiring of the authors' public code where the text is brief.
 
 MP-SENet's signal path (:mod:`audiokit.enh.mpsenet`: compressed magnitude/phase STFT, dense
 encoder, magnitude-mask and phase decoders, RMS-normalised input) around a different backbone:
 ``num_blocks`` MambAttention blocks on ``[B, K, T, F']``. Each block, with X reshaped to
-``[B*F', T, K]`` for the time pass and ``[B*T, F', K]`` for the frequency pass (Sec. III-B)::
+``[B*F', T, K]`` for the time pass and ``[B*T, F', K]`` for the frequency pass (the paper's
+block equations)::
 
     X1 = X  + MHA(LN(X))             time pass
     X2 = X1 + TConv(BiMamba_T(X1))
@@ -17,8 +19,8 @@ BiMamba runs one Mamba-1 block on the sequence and one on the reversed sequence,
 pre-norm residual block ``x + Mamba(RMSNorm(x))`` of Mamba's reference model, and concatenates
 them (2K channels); TConv is a 1x1 transposed convolution 2K -> K. Sharing the attention and its
 layer norm between the two axes is the paper's regulariser for out-of-domain generalisation
-(its ablation, Sec. V). Published configuration: K = 64, 4 blocks, 8 heads, Mamba d_state 16,
-d_conv 4, expand 4, RMSNorm eps 1e-5; 2,325,841 parameters (the paper's "2.33M").
+(the paper's ablation). Published configuration: K = 64, 4 blocks, 8 heads, Mamba d_state 16,
+d_conv 4, expand 4, RMSNorm eps 1e-5; 2,325,841 parameters (about 2.33M).
 
 Swap point beyond the paper: ``time_attention="linear"`` replaces the softmax attention of the
 time pass by audiokit's non-causal linear attention with RetNet decay
@@ -26,8 +28,8 @@ time pass by audiokit's non-causal linear attention with RetNet decay
 linearly with the recording's length. The frequency pass (F' = 100 bins) keeps softmax attention
 computed through the same q/k/v and output projections, so the weights stay shared.
 
-The Mamba blocks run on :mod:`audiokit.kernels.selective_scan` (Triton on CUDA, chunked PyTorch
-elsewhere): one checkpoint trains and infers on GPU and CPU, without the ``mamba-ssm`` package.
+The Mamba blocks run on :mod:`audiokit.kernels.selective_scan`, one op on every device: the same
+checkpoint trains and infers on GPU and CPU, without the ``mamba-ssm`` package.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ class SharedTFAttention(nn.Module):
 
 class MambAttentionBlock(nn.Module):
     """``[B, K, T, F] -> [B, K, T, F]``: shared MHA then BiMamba over time, then over frequency
-    (module docstring, Sec. III-B of the paper)."""
+    (see the module docstring)."""
 
     def __init__(self, channels: int = 64, num_heads: int = 8, d_state: int = 16, d_conv: int = 4,
                  expand: int = 4, norm_eps: float = 1e-5, time_attention: str = "softmax"):
