@@ -335,6 +335,18 @@ class PeriodWave(nn.Module):
         """Constructor kwargs that rebuild this model (energy statistics from the buffers)."""
         return {**self.hparams, "energy_min": float(self.energy_min), "energy_max": float(self.energy_max)}
 
+    def set_sampling(self, steps: int | None = None, method: str | None = None,
+                     temperature: float | None = None, freeu: bool | None = None) -> None:
+        """Change :meth:`generate`'s defaults (recorded by :meth:`init_kwargs`); Turbo fixes 2 or 4 Euler steps."""
+        if method is not None and method not in fm.METHODS:
+            raise ValueError(f"PeriodWave: method must be one of {sorted(fm.METHODS)}, got {method!r}")
+        if steps is not None and (not isinstance(steps, int) or steps < 1):
+            raise ValueError(f"PeriodWave: steps must be a positive int, got {steps!r}")
+        for k, v in (("steps", steps), ("method", method), ("temperature", temperature), ("freeu", freeu)):
+            if v is not None:
+                setattr(self, k, v)
+                self.hparams[k] = v
+
     @staticmethod
     def frame_energy(mel: torch.Tensor) -> torch.Tensor:
         """``sqrt(sum_f exp(mel))`` per frame: ``[B, n_mels, frames]`` -> ``[B, frames]``."""
