@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiokit.metrics import METRICS, MetricError, parse_metrics
+from audiokit.metrics import DEFAULT_METRICS, METRICS, MetricError, parse_metrics
 from audiokit.metrics.pesq import pesq_nb, pesq_wb
 from audiokit.metrics.score import score_pair
 from audiokit.metrics.sdr import sdr, si_sdr
@@ -123,6 +123,7 @@ def test_bad_signals_give_clear_reasons(pesq_pair):
 
 def test_metric_names_are_checked():
     assert parse_metrics("pesq_wb, stoi,pesq_wb") == ["pesq_wb", "stoi"]
-    assert parse_metrics(None) == list(METRICS)
+    assert parse_metrics(None) == list(DEFAULT_METRICS)
+    assert set(DEFAULT_METRICS) < set(METRICS)  # vocoder metrics only on request
     with pytest.raises(ValueError, match="unknown metric 'pesq'.*pesq_wb"):
         parse_metrics("pesq")
