@@ -86,3 +86,12 @@ def test_bad_arguments(pretrained):
     task = PeriodWaveTurboTask(model={"name": "periodwave", **CONFIGS["tiny"]}, discriminator=TINY_D)
     with pytest.raises(ValueError, match="'wav'"):
         task.train_step({"audio": torch.zeros(1, 512)}, lambda n, l: True)
+
+
+def test_validate_reports_mel_distance(pretrained):
+    d, _ = pretrained
+    task = PeriodWaveTurboTask(pretrained=str(d), steps=2, discriminator=TINY_D, valid_metrics=())
+    loader = [{"wav": 0.1 * torch.randn(2, 2048), "lengths": torch.tensor([2048, 1300])}]
+    out = task.validate(loader)
+    assert set(out) == {"mel_l1"} and out["mel_l1"] > 0
+    assert task.generator.training  # validate restores training mode
