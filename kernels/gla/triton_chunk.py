@@ -11,7 +11,10 @@ Backward (derived from S_t = diag(e^{g_t}) S_{t-1} + k_t^T v_t):
     dq_t = scale [ sum_{s<=t} (do_t . v_s) k_s e^{b_t-b_s} + e^{b_t} (S_prev do_t) ]         forward in time
     dk_s = sum_{t>=s} (do_t . v_s) q^_t e^{b_t-b_s} + e^{b_C-b_s} (R v_s)                    backward in time
     dv_s = sum_{t>=s} (q^_t . k_s e^{b_t-b_s}) do_t + R^T (k_s e^{b_C-b_s})
-with R the gradient carried in from later chunks, and dg from dB_t = q.dq - k.dk (reverse cumsum).
+with R the gradient carried in from later chunks. The gate gradient is that of the chunk-local
+cumulative decay: a reverse cumsum inside the chunk plus the chunk's state terms, where the state
+entering each chunk (written by a first backward pass) meets R. A reverse cumsum of q.dq - k.dk over
+the whole sequence would be the same number in exact arithmetic but loses precision with N.
 """
 from __future__ import annotations
 
@@ -121,70 +124,87 @@ def _fwd_kernel(q, k, v, g, o, s0, hs, gs, sf, scale, N, NS, SEG_LEN, K: tl.cons
 
 
 @triton.jit
-def _bwd_dq_kernel(q, k, v, g, do, dq, s0, hs, gs, scale, N, NS, SEG_LEN, K: tl.constexpr, V: tl.constexpr,
-                   BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, HAS_S0: tl.constexpr,
-                   PREC: tl.constexpr):
+def _bwd_state_kernel(k, v, g, sbuf, s0, hs, gs, N, NS, SEG_LEN, K: tl.constexpr, V: tl.constexpr,
+                      BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, HAS_S0: tl.constexpr,
+                      PREC: tl.constexpr):
+    """Backward pass 1, forward in time: writes the state S_{c-1} entering every chunk."""
     i_s, i_bh = tl.program_id(0), tl.program_id(1)
     seg_start = i_s * SEG_LEN
     seg_end = tl.minimum(seg_start + SEG_LEN, N)
     rk, rv, rt = tl.arange(0, BK), tl.arange(0, BV), tl.arange(0, BT)
+    m = (rk[:, None] < K) & (rv[None, :] < V)
+    NC = tl.cdiv(N, BT)
     S = _entry_state(s0, hs, gs, i_bh, i_s, NS, rk, rv, K, V, BK, BV, HAS_S0, False)
-    causal = rt[:, None] >= rt[None, :]
     for c0 in range(seg_start, seg_end, BT):
+        tl.store(sbuf + ((i_bh * NC + c0 // BT) * K + rk[:, None]) * V + rv[None, :],
+                 S.to(sbuf.dtype.element_ty), mask=m)
         pos = c0 + rt
         valid = pos < seg_end
-        qb, kb, vb, gb = _load_chunk(q, k, v, g, i_bh, pos, valid, N, rk, rv, K, V)
-        dob = tl.load(do + i_bh * N * V + pos[:, None] * V + rv[None, :],
-                      mask=valid[:, None] & (rv[None, :] < V), other=0.0)
+        mk = valid[:, None] & (rk[None, :] < K)
+        kb = tl.load(k + i_bh * N * K + pos[:, None] * K + rk[None, :], mask=mk, other=0.0)
+        vb = tl.load(v + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=valid[:, None] & (rv[None, :] < V),
+                     other=0.0)
+        gb = tl.load(g + i_bh * N * K + pos[:, None] * K + rk[None, :], mask=mk, other=0.0).to(tl.float32)
         b = tl.cumsum(gb, axis=0)
         b_last = _last_row(b, rt, BT)
-        Ad = tl.where(causal, tl.dot(dob, tl.trans(vb), input_precision=PREC), 0.0)       # (do_t . v_s)
-        e = tl.exp(tl.where(causal[:, :, None], b[:, None, :] - b[None, :, :], float("-inf")))
-        dqb = tl.sum(Ad[:, :, None] * kb.to(tl.float32)[None, :, :] * e, axis=1)
-        dqb += tl.exp(b) * tl.dot(dob, tl.trans(S.to(dob.dtype)), input_precision=PREC)
-        tl.store(dq + i_bh * N * K + pos[:, None] * K + rk[None, :], (dqb * scale).to(dq.dtype.element_ty),
-                 mask=valid[:, None] & (rk[None, :] < K))
         ke = (kb.to(tl.float32) * tl.exp(b_last[None, :] - b)).to(vb.dtype)
         S = tl.exp(b_last)[:, None] * S + tl.dot(tl.trans(ke), vb, input_precision=PREC)
 
 
 @triton.jit
-def _bwd_dkv_kernel(q, k, v, g, do, dk, dv, dsf, hs, gs, ds0, scale, N, NS, SEG_LEN, K: tl.constexpr,
-                    V: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-                    HAS_DSF: tl.constexpr, STORE_DS0: tl.constexpr, PREC: tl.constexpr):
+def _bwd_kernel(q, k, v, g, do, sbuf, dq, dk, dv, dg, dsf, hs, gs, ds0, scale, N, NS, SEG_LEN,
+                K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+                HAS_DSF: tl.constexpr, STORE_DS0: tl.constexpr, PREC: tl.constexpr):
+    """Backward pass 2, backward in time with R = dL/dS_c: dq, dk, dv and the gate gradient
+    dg_t = sum_{i>=t in chunk} (q_i dq_i - k_i dk_i) + sum_j k_j dk_j^state + e^{b_L} rowsum(S_{c-1} * R),
+    i.e. the gradient of the chunk-local cumulative decay b (no reverse cumsum beyond the chunk)."""
     i_s, i_bh = tl.program_id(0), tl.program_id(1)
     seg_start = i_s * SEG_LEN
     seg_end = tl.minimum(seg_start + SEG_LEN, N)
     n_chunks = tl.cdiv(seg_end - seg_start, BT)
     rk, rv, rt = tl.arange(0, BK), tl.arange(0, BV), tl.arange(0, BT)
+    m = (rk[:, None] < K) & (rv[None, :] < V)
+    NC = tl.cdiv(N, BT)
     R = _entry_state(dsf, hs, gs, i_bh, i_s, NS, rk, rv, K, V, BK, BV, HAS_DSF, True)
     causal = rt[:, None] >= rt[None, :]   # [t, s]: t >= s
     for idx in range(0, n_chunks):
-        pos = seg_start + (n_chunks - 1 - idx) * BT + rt
+        c0 = seg_start + (n_chunks - 1 - idx) * BT
+        pos = c0 + rt
         valid = pos < seg_end
+        mk = valid[:, None] & (rk[None, :] < K)
+        mv = valid[:, None] & (rv[None, :] < V)
         qb, kb, vb, gb = _load_chunk(q, k, v, g, i_bh, pos, valid, N, rk, rv, K, V)
-        dob = tl.load(do + i_bh * N * V + pos[:, None] * V + rv[None, :],
-                      mask=valid[:, None] & (rv[None, :] < V), other=0.0)
+        dob = tl.load(do + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
+        S = tl.load(sbuf + ((i_bh * NC + c0 // BT) * K + rk[:, None]) * V + rv[None, :], mask=m,
+                    other=0.0).to(tl.float32)
         b = tl.cumsum(gb, axis=0)
         b_last = _last_row(b, rt, BT)
-        qs = qb.to(tl.float32) * scale
+        qf, kf = qb.to(tl.float32), kb.to(tl.float32)
+        qs = qf * scale
         e = tl.exp(tl.where(causal[:, :, None], b[:, None, :] - b[None, :, :], float("-inf")))   # [t, s, d]
-        A = tl.sum(qs[:, None, :] * kb.to(tl.float32)[None, :, :] * e, axis=2)                 # [t, s]
+        A = tl.sum(qs[:, None, :] * kf[None, :, :] * e, axis=2)                                # [t, s]
         Ad = tl.where(causal, tl.dot(dob, tl.trans(vb), input_precision=PREC), 0.0)           # [t, s]
         kdec = tl.exp(b_last[None, :] - b)                                                      # e^{b_C - b_s}
-        dkb = tl.sum(Ad[:, :, None] * qs[:, None, :] * e, axis=0)
-        dkb += kdec * tl.dot(vb, tl.trans(R.to(vb.dtype)), input_precision=PREC)
+        dqb = tl.sum(Ad[:, :, None] * kf[None, :, :] * e, axis=1)
+        dqb += tl.exp(b) * tl.dot(dob, tl.trans(S.to(dob.dtype)), input_precision=PREC)
+        dqb = dqb * scale
+        dk_state = kdec * tl.dot(vb, tl.trans(R.to(vb.dtype)), input_precision=PREC)
+        dkb = tl.sum(Ad[:, :, None] * qs[:, None, :] * e, axis=0) + dk_state
         dvb = tl.dot(tl.trans(A.to(dob.dtype)), dob, input_precision=PREC)
-        dvb += tl.dot((kb.to(tl.float32) * kdec).to(dob.dtype), R.to(dob.dtype), input_precision=PREC)
-        tl.store(dk + i_bh * N * K + pos[:, None] * K + rk[None, :], dkb.to(dk.dtype.element_ty),
-                 mask=valid[:, None] & (rk[None, :] < K))
-        tl.store(dv + i_bh * N * V + pos[:, None] * V + rv[None, :], dvb.to(dv.dtype.element_ty),
-                 mask=valid[:, None] & (rv[None, :] < V))
+        dvb += tl.dot((kf * kdec).to(dob.dtype), R.to(dob.dtype), input_precision=PREC)
+        # gate gradient: reverse cumsum inside the chunk only, plus the chunk's state terms
+        db = qf * dqb - kf * dkb
+        dgb = tl.sum(db, axis=0)[None, :] - tl.cumsum(db, axis=0) + db
+        dgb += (tl.sum(kf * dk_state, axis=0) + tl.exp(b_last) * tl.sum(S * R, axis=1))[None, :]
+        tl.store(dq + i_bh * N * K + pos[:, None] * K + rk[None, :], dqb.to(dq.dtype.element_ty), mask=mk)
+        tl.store(dk + i_bh * N * K + pos[:, None] * K + rk[None, :], dkb.to(dk.dtype.element_ty), mask=mk)
+        tl.store(dv + i_bh * N * V + pos[:, None] * V + rv[None, :], dvb.to(dv.dtype.element_ty), mask=mv)
+        tl.store(dg + i_bh * N * K + pos[:, None] * K + rk[None, :], dgb.to(dg.dtype.element_ty), mask=mk)
         qe = (qs * tl.exp(b)).to(dob.dtype)
         R = tl.exp(b_last)[:, None] * R + tl.dot(tl.trans(qe), dob, input_precision=PREC)
     if STORE_DS0:
         if i_s == 0:
-            tl.store(ds0 + (i_bh * K + rk[:, None]) * V + rv[None, :], R, mask=(rk[:, None] < K) & (rv[None, :] < V))
+            tl.store(ds0 + (i_bh * K + rk[:, None]) * V + rv[None, :], R, mask=m)
 
 
 # ----------------------------------------------------------------------------- launchers
@@ -219,17 +239,19 @@ def gla_fwd(q, k, v, g, scale, s0, store_final):
 def gla_bwd(q, k, v, g, do, dsf, scale, s0, hs, gs, need_ds0):
     B, H, N, K, V, BK, BV, NS, SEG_LEN, nw = _geometry(q, v)
     prec = dot_precision(q.dtype)
-    # dq, dk stay fp32: dg is a reverse cumsum of q.dq - k.dk, which half-precision rounding would spoil
-    dq, dk = torch.empty_like(q, dtype=torch.float32), torch.empty_like(k, dtype=torch.float32)
-    dv = torch.empty_like(v)
-    _bwd_dq_kernel[(NS, B * H)](q, k, v, g, do, dq, s0 if s0 is not None else q, hs, gs, float(scale), N, NS,
-                                SEG_LEN, K, V, BT, BK, BV, s0 is not None, prec, num_warps=nw)
+    # states entering each chunk; half inputs keep them in their dtype (the dots round them to it anyway)
+    sbuf = torch.empty(B * H, triton.cdiv(N, BT), K, V, device=q.device,
+                       dtype=torch.float32 if q.dtype == torch.float32 else q.dtype)
+    _bwd_state_kernel[(NS, B * H)](k, v, g, sbuf, s0 if s0 is not None else q, hs, gs, N, NS, SEG_LEN, K, V,
+                                   BT, BK, BV, s0 is not None, prec, num_warps=nw)
     rhs, _ = _seg_states(q, k, v, g, do, scale, reverse=True)
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    dg = torch.empty_like(g, dtype=torch.float32)
     ds0 = torch.empty(B, H, K, V, device=q.device, dtype=torch.float32) if need_ds0 else q
-    _bwd_dkv_kernel[(NS, B * H)](q, k, v, g, do, dk, dv, dsf if dsf is not None else q, rhs, gs, ds0,
-                                 float(scale), N, NS, SEG_LEN, K, V, BT, BK, BV, dsf is not None, need_ds0, prec,
-                                 num_warps=nw)
-    return dq, dk, dv, (ds0 if need_ds0 else None)
+    _bwd_kernel[(NS, B * H)](q, k, v, g, do, sbuf, dq, dk, dv, dg, dsf if dsf is not None else q, rhs, gs, ds0,
+                             float(scale), N, NS, SEG_LEN, K, V, BT, BK, BV, dsf is not None, need_ds0, prec,
+                             num_warps=nw)
+    return dq, dk, dv, dg, (ds0 if need_ds0 else None)
 
 
 # ----------------------------------------------------------------------------- autograd
@@ -239,23 +261,16 @@ class GLAFunction(torch.autograd.Function):
         q, k, v, g = q.contiguous(), k.contiguous(), v.contiguous(), g.contiguous()
         s0 = initial_state.float().contiguous() if initial_state is not None else None
         o, sf, hs, gs = gla_fwd(q, k, v, g, scale, s0, output_final_state)
-        ctx.save_for_backward(q, k, v, g, s0, sf, hs, gs)
+        ctx.save_for_backward(q, k, v, g, s0, hs, gs)
         ctx.scale = scale
         ctx.s0_dtype = initial_state.dtype if initial_state is not None else None
         return o, sf
 
     @staticmethod
     def backward(ctx, do, dsf):
-        q, k, v, g, s0, sf, hs, gs = ctx.saved_tensors
+        q, k, v, g, s0, hs, gs = ctx.saved_tensors
         dsf = dsf.float().contiguous() if dsf is not None else None
         need_ds0 = s0 is not None and ctx.needs_input_grad[5]
-        dq, dk, dv, ds0 = gla_bwd(q, k, v, g, do.contiguous(), dsf, ctx.scale, s0, hs, gs, need_ds0)
-        dg = None
-        if ctx.needs_input_grad[3]:
-            db = q.float() * dq.float() - k.float() * dk.float()
-            dg = db.flip(2).cumsum(2).flip(2)
-            if dsf is not None and sf is not None:
-                dg = dg + (sf * dsf).sum(-1)[:, :, None, :]
-            dg = dg.to(g.dtype)
-        dq, dk = dq.to(q.dtype), dk.to(k.dtype)
+        dq, dk, dv, dg, ds0 = gla_bwd(q, k, v, g, do.contiguous(), dsf, ctx.scale, s0, hs, gs, need_ds0)
+        dg = dg.to(g.dtype) if ctx.needs_input_grad[3] else None
         return dq, dk, dv, dg, None, (ds0.to(ctx.s0_dtype) if ds0 is not None else None), None

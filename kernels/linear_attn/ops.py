@@ -51,7 +51,7 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causa
         check(initial_state is None and not output_final_state,
               "initial_state/output_final_state: only defined for causal=True")
         return _non_causal(q, k, v, log_decay, scale), None
-    if use_triton(q) and q.dtype != torch.float64:
+    if use_triton(q) and q.dtype != torch.float64 and K <= 256 and V <= 256:
         from .triton_chunk import triton_linear_attention
         return triton_linear_attention(q, k, v, log_decay, scale, initial_state, output_final_state)
     return chunk_linear_attention(q, k, v, log_decay, scale, initial_state, output_final_state)

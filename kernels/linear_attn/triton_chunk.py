@@ -6,10 +6,13 @@ registers. To fill the GPU at long N, the sequence is cut into NS segments handl
 separate programs: a first pass writes each segment's local state, and each program of the
 second pass starts from the decayed sum of the states of the segments before it.
 
-The backward pass reuses the same scan three times (Alg. 2 of the paper):
-    dq = scan(do, v, k, S0^T)                  forward in time
-    dk = scan(v, do, q)  and  dv = scan(k, q, do)   backward in time (REVERSE)
-and the per-head log-decay gradient follows from dB_t = q.dq - k.dk (B_t = g (t+1)).
+The backward pass (Alg. 2 of the paper) takes two passes: the first, forward in time, writes the
+state entering every chunk; the second, backward in time, carries dL/dS and forms dq, dk, dv and
+the per-head log-decay gradient together. That gradient is a sum of chunk-local terms (pairs inside
+a chunk weighted by their distance, the query and key offsets inside the chunk, and the state
+entering the chunk against dL/dS at its end), all in fp32: the identity dB_t = q.dq - k.dk with
+B_t = g (t+1) gives the same number in exact arithmetic, but its weights grow with N and its terms
+cancel, which cost 3-4 digits at N = 3001.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ BT = 64
 @triton.jit
 def _seg_state_kernel(k, v, hs, g, N, NS, SEG_LEN, H: tl.constexpr, K: tl.constexpr, V: tl.constexpr,
                       BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, HAS_DECAY: tl.constexpr,
-                      REVERSE: tl.constexpr, PREC: tl.constexpr):
+                      PREC: tl.constexpr):
     """hs[bh, s] = sum over the segment of lambda^(end-1-p) k_p^T v_p (segment starts from zero)."""
     i_v, i_s, i_bh = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     seg_start = i_s * SEG_LEN
@@ -41,10 +44,9 @@ def _seg_state_kernel(k, v, hs, g, N, NS, SEG_LEN, H: tl.constexpr, K: tl.conste
     for c0 in range(seg_start, seg_end, BT):
         pos = c0 + rt
         valid = pos < seg_end
-        phys = (N - 1 - pos) if REVERSE else pos
-        kb = tl.load(k + i_bh * N * K + phys[:, None] * K + rk[None, :],
+        kb = tl.load(k + i_bh * N * K + pos[:, None] * K + rk[None, :],
                      mask=valid[:, None] & (rk[None, :] < K), other=0.0)
-        vb = tl.load(v + i_bh * N * V + phys[:, None] * V + rv[None, :],
+        vb = tl.load(v + i_bh * N * V + pos[:, None] * V + rv[None, :],
                      mask=valid[:, None] & (rv[None, :] < V), other=0.0)
         if HAS_DECAY:
             c_len = tl.minimum(c0 + BT, seg_end) - c0
@@ -57,10 +59,33 @@ def _seg_state_kernel(k, v, hs, g, N, NS, SEG_LEN, H: tl.constexpr, K: tl.conste
 
 
 @triton.jit
+def _entry_state(s0, hs, g, i_bh, i_s, NS, SEG_LEN, seg_start, rk, rv, H: tl.constexpr, K: tl.constexpr,
+                 V: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, HAS_DECAY: tl.constexpr,
+                 HAS_S0: tl.constexpr):
+    """State entering segment i_s (full K x V): decayed S0 plus the local states of earlier segments."""
+    m = (rk[:, None] < K) & (rv[None, :] < V)
+    gl = 0.0
+    if HAS_DECAY:
+        gl = tl.load(g + i_bh % H).to(tl.float32)
+    S = tl.zeros([BK, BV], dtype=tl.float32)
+    if HAS_S0:
+        S = tl.load(s0 + (i_bh * K + rk[:, None]) * V + rv[None, :], mask=m, other=0.0).to(tl.float32)
+        if HAS_DECAY:
+            S = S * tl.exp(gl * seg_start.to(tl.float32))
+    for j in range(0, NS - 1):
+        before = j < i_s
+        hj = tl.load(hs + ((i_bh * NS + j) * K + rk[:, None]) * V + rv[None, :], mask=m & before, other=0.0)
+        if HAS_DECAY:
+            hj = hj * tl.exp(gl * tl.where(before, (i_s - 1 - j) * SEG_LEN, 0).to(tl.float32))
+        S += hj
+    return S
+
+
+@triton.jit
 def _scan_fwd_kernel(q, k, v, o, s0, hs, sf, g, scale, N, NS, SEG_LEN, H: tl.constexpr, K: tl.constexpr,
                      V: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                      HAS_DECAY: tl.constexpr, HAS_S0: tl.constexpr, STORE_FINAL: tl.constexpr,
-                     REVERSE: tl.constexpr, PREC: tl.constexpr):
+                     PREC: tl.constexpr):
     """o_p = sum_{r<=p} lambda^(p-r) (scale q_p . k_r) v_r + lambda^(p+1) scale q_p S0 over one segment."""
     i_v, i_s, i_bh = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     seg_start = i_s * SEG_LEN
@@ -72,29 +97,16 @@ def _scan_fwd_kernel(q, k, v, o, s0, hs, sf, g, scale, N, NS, SEG_LEN, H: tl.con
     gl = 0.0
     if HAS_DECAY:
         gl = tl.load(g + i_bh % H).to(tl.float32)
-    # state entering this segment: decayed S0 plus the local states of earlier segments
-    S = tl.zeros([BK, BV], dtype=tl.float32)
-    if HAS_S0:
-        S = tl.load(s0 + (i_bh * K + rk[:, None]) * V + rv[None, :], mask=kv_mask, other=0.0).to(tl.float32)
-        if HAS_DECAY:
-            S = S * tl.exp(gl * seg_start.to(tl.float32))
-    for j in range(0, NS - 1):  # masked rather than range(i_s): one loop shape for every program
-        before = j < i_s
-        hj = tl.load(hs + ((i_bh * NS + j) * K + rk[:, None]) * V + rv[None, :], mask=kv_mask & before,
-                     other=0.0)
-        if HAS_DECAY:
-            hj = hj * tl.exp(gl * tl.where(before, (i_s - 1 - j) * SEG_LEN, 0).to(tl.float32))
-        S += hj
+    S = _entry_state(s0, hs, g, i_bh, i_s, NS, SEG_LEN, seg_start, rk, rv, H, K, V, BK, BV, HAS_DECAY, HAS_S0)
     causal = rt[:, None] >= rt[None, :]
     for c0 in range(seg_start, seg_end, BT):
         pos = c0 + rt
         valid = pos < seg_end
-        phys = (N - 1 - pos) if REVERSE else pos
-        qb = tl.load(q + i_bh * N * K + phys[:, None] * K + rk[None, :],
+        qb = tl.load(q + i_bh * N * K + pos[:, None] * K + rk[None, :],
                      mask=valid[:, None] & (rk[None, :] < K), other=0.0)
-        kb = tl.load(k + i_bh * N * K + phys[:, None] * K + rk[None, :],
+        kb = tl.load(k + i_bh * N * K + pos[:, None] * K + rk[None, :],
                      mask=valid[:, None] & (rk[None, :] < K), other=0.0)
-        vb = tl.load(v + i_bh * N * V + phys[:, None] * V + rv[None, :],
+        vb = tl.load(v + i_bh * N * V + pos[:, None] * V + rv[None, :],
                      mask=valid[:, None] & (rv[None, :] < V), other=0.0)
         qs = qb.to(tl.float32) * scale
         A = tl.dot((qs).to(kb.dtype), tl.trans(kb), input_precision=PREC)
@@ -112,7 +124,7 @@ def _scan_fwd_kernel(q, k, v, o, s0, hs, sf, g, scale, N, NS, SEG_LEN, H: tl.con
             decay_c = 1.0
         ob = tl.dot(A.to(vb.dtype), vb, input_precision=PREC)
         ob += tl.dot(qs.to(vb.dtype), S.to(vb.dtype), input_precision=PREC)
-        tl.store(o + i_bh * N * V + phys[:, None] * V + rv[None, :], ob.to(o.dtype.element_ty),
+        tl.store(o + i_bh * N * V + pos[:, None] * V + rv[None, :], ob.to(o.dtype.element_ty),
                  mask=valid[:, None] & (rv[None, :] < V))
         S = S * decay_c + tl.dot(tl.trans(kd), vb, input_precision=PREC)
     if STORE_FINAL:
@@ -120,8 +132,133 @@ def _scan_fwd_kernel(q, k, v, o, s0, hs, sf, g, scale, N, NS, SEG_LEN, H: tl.con
             tl.store(sf + (i_bh * K + rk[:, None]) * V + rv[None, :], S, mask=kv_mask)
 
 
+@triton.jit
+def _bwd_state_kernel(q, k, v, do, g, s0, hs, hr, sbuf, N, NS, SEG_LEN, H: tl.constexpr, K: tl.constexpr,
+                      V: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+                      HAS_DECAY: tl.constexpr, HAS_S0: tl.constexpr, PREC: tl.constexpr):
+    """Backward pass 1, forward in time: writes the state S_{c-1} entering every chunk (sbuf) and each
+    segment's local adjoint hr = sum_p lambda^(p - seg_start) q_p^T do_p (scale applied by the reader)."""
+    i_s, i_bh = tl.program_id(0), tl.program_id(1)
+    seg_start = i_s * SEG_LEN
+    seg_end = tl.minimum(seg_start + SEG_LEN, N)
+    rk, rv, rt = tl.arange(0, BK), tl.arange(0, BV), tl.arange(0, BT)
+    m = (rk[:, None] < K) & (rv[None, :] < V)
+    NC = tl.cdiv(N, BT)
+    gl = 0.0
+    if HAS_DECAY:
+        gl = tl.load(g + i_bh % H).to(tl.float32)
+    S = _entry_state(s0, hs, g, i_bh, i_s, NS, SEG_LEN, seg_start, rk, rv, H, K, V, BK, BV, HAS_DECAY, HAS_S0)
+    Hr = tl.zeros([BK, BV], dtype=tl.float32)
+    for c0 in range(seg_start, seg_end, BT):
+        tl.store(sbuf + ((i_bh * NC + c0 // BT) * K + rk[:, None]) * V + rv[None, :],
+                 S.to(sbuf.dtype.element_ty), mask=m)
+        pos = c0 + rt
+        valid = pos < seg_end
+        mk = valid[:, None] & (rk[None, :] < K)
+        mv = valid[:, None] & (rv[None, :] < V)
+        qb = tl.load(q + i_bh * N * K + pos[:, None] * K + rk[None, :], mask=mk, other=0.0)
+        kb = tl.load(k + i_bh * N * K + pos[:, None] * K + rk[None, :], mask=mk, other=0.0)
+        vb = tl.load(v + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
+        dob = tl.load(do + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
+        if HAS_DECAY:
+            c_len = tl.minimum(c0 + BT, seg_end) - c0
+            wk = tl.where(valid, tl.exp(gl * (c_len - 1 - rt).to(tl.float32)), 0.0)
+            wq = tl.exp(gl * (c0 - seg_start + rt).to(tl.float32))
+            S = S * tl.exp(gl * c_len.to(tl.float32))
+            kb = (kb.to(tl.float32) * wk[:, None]).to(vb.dtype)
+            qb = (qb.to(tl.float32) * wq[:, None]).to(dob.dtype)
+        S += tl.dot(tl.trans(kb), vb, input_precision=PREC)
+        Hr += tl.dot(tl.trans(qb), dob, input_precision=PREC)
+    tl.store(hr + ((i_bh * NS + i_s) * K + rk[:, None]) * V + rv[None, :], Hr, mask=m)
+
+
+@triton.jit
+def _bwd_kernel(q, k, v, do, g, sbuf, hr, dsf, dq, dk, dv, ds0, dgp, scale, N, NS, SEG_LEN, H: tl.constexpr,
+                K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+                HAS_DECAY: tl.constexpr, HAS_DSF: tl.constexpr, STORE_DS0: tl.constexpr, PREC: tl.constexpr):
+    """Backward pass 2, backward in time over the chunks of one segment, with R = dL/dS_c (fp32):
+        dq_i = scale [sum_{j<=i} l^(i-j) (do_i.v_j) k_j + l^(i+1) do_i S_{c-1}^T]
+        dk_j = scale sum_{i>=j} l^(i-j) (do_i.v_j) q_i + l^(L-1-j) v_j R^T
+        dv_j = scale sum_{i>=j} l^(i-j) (q_i.k_j) do_i + l^(L-1-j) k_j R
+    and the log-decay gradient as a sum of chunk-local terms (no position weights beyond the chunk):
+        intra (i-j) l^(i-j) scale (q_i.k_j)(do_i.v_j) + query (i+1) q_i.dq_i^inter
+        + key (L-1-j) k_j.dk_j^state + coupling L l^L <S_{c-1}, R>."""
+    i_s, i_bh = tl.program_id(0), tl.program_id(1)
+    seg_start = i_s * SEG_LEN
+    seg_end = tl.minimum(seg_start + SEG_LEN, N)
+    n_chunks = tl.cdiv(seg_end - seg_start, BT)
+    rk, rv, rt = tl.arange(0, BK), tl.arange(0, BV), tl.arange(0, BT)
+    m = (rk[:, None] < K) & (rv[None, :] < V)
+    NC = tl.cdiv(N, BT)
+    gl = 0.0
+    if HAS_DECAY:
+        gl = tl.load(g + i_bh % H).to(tl.float32)
+    # adjoint of the state after the segment's last position: final-state gradient and later queries
+    R = tl.zeros([BK, BV], dtype=tl.float32)
+    if HAS_DSF:
+        R = tl.load(dsf + (i_bh * K + rk[:, None]) * V + rv[None, :], mask=m, other=0.0).to(tl.float32)
+        if HAS_DECAY:
+            R = R * tl.exp(gl * (N - seg_end).to(tl.float32))
+    for j in range(1, NS):
+        after = j > i_s
+        hj = tl.load(hr + ((i_bh * NS + j) * K + rk[:, None]) * V + rv[None, :], mask=m & after, other=0.0)
+        if HAS_DECAY:
+            hj = hj * tl.exp(gl * tl.where(after, (j - i_s - 1) * SEG_LEN + 1, 0).to(tl.float32))
+        R += scale * hj
+    causal = rt[:, None] >= rt[None, :]
+    diff = (rt[:, None] - rt[None, :]).to(tl.float32)
+    dg = 0.0
+    for idx in range(0, n_chunks):
+        c0 = seg_start + (n_chunks - 1 - idx) * BT
+        pos = c0 + rt
+        valid = pos < seg_end
+        c_len = tl.minimum(c0 + BT, seg_end) - c0
+        mk = valid[:, None] & (rk[None, :] < K)
+        mv = valid[:, None] & (rv[None, :] < V)
+        qb = tl.load(q + i_bh * N * K + pos[:, None] * K + rk[None, :], mask=mk, other=0.0)
+        kb = tl.load(k + i_bh * N * K + pos[:, None] * K + rk[None, :], mask=mk, other=0.0)
+        vb = tl.load(v + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
+        dob = tl.load(do + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
+        S = tl.load(sbuf + ((i_bh * NC + c0 // BT) * K + rk[:, None]) * V + rv[None, :], mask=m,
+                    other=0.0).to(tl.float32)
+        if HAS_DECAY:
+            Dm = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0)
+            wq = tl.exp(gl * (rt + 1).to(tl.float32))
+            wk = tl.where(valid, tl.exp(gl * (c_len - 1 - rt).to(tl.float32)), 0.0)
+        else:
+            Dm = tl.where(causal, 1.0, 0.0)
+            wq = tl.full([BT], 1.0, tl.float32)
+            wk = tl.where(valid, 1.0, 0.0)
+        A = tl.dot(qb, tl.trans(kb), input_precision=PREC) * Dm * scale        # scale l^(i-j) q_i.k_j
+        dA = tl.dot(dob, tl.trans(vb), input_precision=PREC)                    # do_i.v_j
+        dAd = dA * Dm * scale
+        q_inter = tl.dot(dob, tl.trans(S.to(dob.dtype)), input_precision=PREC) * (scale * wq)[:, None]
+        k_state = tl.dot(vb, tl.trans(R.to(vb.dtype)), input_precision=PREC) * wk[:, None]
+        dqb = tl.dot(dAd.to(kb.dtype), kb, input_precision=PREC) + q_inter
+        dkb = tl.dot(tl.trans(dAd.to(qb.dtype)), qb, input_precision=PREC) + k_state
+        dvb = tl.dot(tl.trans(A.to(dob.dtype)), dob, input_precision=PREC)
+        dvb += tl.dot(kb, R.to(kb.dtype), input_precision=PREC) * wk[:, None]
+        if HAS_DECAY:
+            qf, kf = qb.to(tl.float32), kb.to(tl.float32)
+            dg += tl.sum(tl.sum(diff * A * dA, axis=1), axis=0)
+            dg += tl.sum((rt + 1).to(tl.float32) * tl.sum(qf * q_inter, axis=1), axis=0)
+            dg += tl.sum((c_len - 1 - rt).to(tl.float32) * tl.sum(kf * k_state, axis=1), axis=0)
+            lam_c = tl.exp(gl * c_len.to(tl.float32))
+            dg += c_len.to(tl.float32) * lam_c * tl.sum(tl.sum(S * R, axis=1), axis=0)
+            R = R * lam_c
+            qb = (qb.to(tl.float32) * wq[:, None]).to(dob.dtype)
+        R += scale * tl.dot(tl.trans(qb), dob, input_precision=PREC)
+        tl.store(dq + i_bh * N * K + pos[:, None] * K + rk[None, :], dqb.to(dq.dtype.element_ty), mask=mk)
+        tl.store(dk + i_bh * N * K + pos[:, None] * K + rk[None, :], dkb.to(dk.dtype.element_ty), mask=mk)
+        tl.store(dv + i_bh * N * V + pos[:, None] * V + rv[None, :], dvb.to(dv.dtype.element_ty), mask=mv)
+    if STORE_DS0:
+        if i_s == 0:
+            tl.store(ds0 + (i_bh * K + rk[:, None]) * V + rv[None, :], R, mask=m)
+    tl.store(dgp + i_bh * NS + i_s, dg)
+
+
 # ----------------------------------------------------------------------------- launcher
-def scan(q, k, v, log_decay, scale, s0=None, store_final=False, reverse=False, out_dtype=None):
+def scan(q, k, v, log_decay, scale, s0=None, store_final=False):
     """Run the chunked scan on contiguous [B,H,N,*] tensors; returns (o [B,H,N,V] in v.dtype, final fp32 or None)."""
     B, H, N, K = q.shape
     V = v.shape[-1]
@@ -131,18 +268,48 @@ def scan(q, k, v, log_decay, scale, s0=None, store_final=False, reverse=False, o
     prec = dot_precision(q.dtype)
     has_decay = log_decay is not None
     g = log_decay.float().contiguous() if has_decay else q  # dummy pointer when unused
-    o = torch.empty(B, H, N, V, device=q.device, dtype=out_dtype or v.dtype)
+    o = torch.empty(B, H, N, V, device=q.device, dtype=v.dtype)
     hs = torch.empty(B * H, NS, K, V, device=q.device, dtype=torch.float32) if NS > 1 else o
     sf = torch.empty(B, H, K, V, device=q.device, dtype=torch.float32) if store_final else o
     nw = 4 if BK * BV <= 64 * 64 else 8
     if NS > 1:
         _seg_state_kernel[(NV, NS, B * H)](k, v, hs, g, N, NS, SEG_LEN, H, K, V, BT, BK, BV, has_decay,
-                                          reverse, prec, num_warps=nw)
+                                          prec, num_warps=nw)
     s0c = s0.contiguous() if s0 is not None else o
     _scan_fwd_kernel[(NV, NS, B * H)](q, k, v, o, s0c, hs, sf, g, float(scale), N, NS, SEG_LEN, H, K, V, BT,
-                                      BK, BV, has_decay, s0 is not None, store_final, reverse, prec,
+                                      BK, BV, has_decay, s0 is not None, store_final, prec,
                                       num_warps=nw)
     return o, (sf if store_final else None)
+
+
+def backward(q, k, v, do, log_decay, scale, s0, dsf, need_ds0):
+    """(dq, dk, dv, dlog_decay fp32 or None, ds0 fp32 or None) for contiguous [B,H,N,*] inputs."""
+    B, H, N, K = q.shape
+    V = v.shape[-1]
+    BK, BV = block(K, 256), block(V, 256)
+    NS, SEG_LEN = segments(N, BT, B * H)
+    prec = dot_precision(q.dtype)
+    has_decay = log_decay is not None
+    g = log_decay.float().contiguous() if has_decay else q
+    nw = 4 if max(BK, BV) <= 64 else 8
+    f32 = dict(device=q.device, dtype=torch.float32)
+    hs = torch.empty(B * H, NS, K, V, **f32) if NS > 1 else q
+    if NS > 1:
+        _seg_state_kernel[(1, NS, B * H)](k, v, hs, g, N, NS, SEG_LEN, H, K, V, BT, BK, BV, has_decay, prec,
+                                          num_warps=nw)
+    # states entering each chunk; half inputs keep them in their dtype (the dots round them to it anyway)
+    sbuf = torch.empty(B * H, triton.cdiv(N, BT), K, V, device=q.device,
+                       dtype=torch.float32 if q.dtype == torch.float32 else q.dtype)
+    hr = torch.empty(B * H, NS, K, V, **f32)
+    _bwd_state_kernel[(NS, B * H)](q, k, v, do, g, s0 if s0 is not None else q, hs, hr, sbuf, N, NS, SEG_LEN,
+                                   H, K, V, BT, BK, BV, has_decay, s0 is not None, prec, num_warps=nw)
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    ds0 = torch.empty(B, H, K, V, **f32) if need_ds0 else q
+    dgp = torch.empty(B, H, NS, **f32)
+    _bwd_kernel[(NS, B * H)](q, k, v, do, g, sbuf, hr, dsf if dsf is not None else q, dq, dk, dv, ds0, dgp,
+                             float(scale), N, NS, SEG_LEN, H, K, V, BT, BK, BV, has_decay, dsf is not None,
+                             need_ds0, prec, num_warps=nw)
+    return dq, dk, dv, (dgp.sum((0, 2)) if has_decay else None), (ds0 if need_ds0 else None)
 
 
 # ----------------------------------------------------------------------------- autograd
@@ -152,48 +319,19 @@ class LinearAttentionFunction(torch.autograd.Function):
         q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
         s0 = initial_state.float().contiguous() if initial_state is not None else None
         o, sf = scan(q, k, v, log_decay, scale, s0, store_final=output_final_state)
-        ctx.save_for_backward(q, k, v, log_decay, s0, sf)
+        ctx.save_for_backward(q, k, v, log_decay, s0)
         ctx.scale = scale
         ctx.s0_dtype = initial_state.dtype if initial_state is not None else None
         return o, sf
 
     @staticmethod
     def backward(ctx, do, dsf):
-        q, k, v, log_decay, s0, sf = ctx.saved_tensors
-        scale = ctx.scale
-        B, H, N, K = q.shape
-        do = do.contiguous()
+        q, k, v, log_decay, s0 = ctx.saved_tensors
         need_ds0 = s0 is not None and ctx.needs_input_grad[5]
-        s0t = s0.transpose(-1, -2).contiguous() if s0 is not None else None
-        # with decay, dq and dk stay fp32 until dlog_decay = sum_t (t+1)(q.dq - k.dk) is formed
-        gdt = torch.float32 if log_decay is not None else None
-        dq, _ = scan(do, v, k, log_decay, scale, s0t, out_dtype=gdt)
-        dk, _ = scan(v, do, q, log_decay, scale, reverse=True, out_dtype=gdt)
-        dv, G = scan(k, q, do, log_decay, scale, store_final=need_ds0, reverse=True)
-        g = log_decay.float() if log_decay is not None else None
-        if dsf is not None:
-            dsf = dsf.float()
-            w = torch.exp(g[:, None] * torch.arange(N - 1, -1, -1, device=q.device)) if g is not None \
-                else torch.ones(H, N, device=q.device)
-            w = w[None, :, :, None]
-            dk = dk.float() + w * (v.float() @ dsf.transpose(-1, -2))
-            dv = (dv.float() + w * (k.float() @ dsf)).to(v.dtype)
-        ds0 = None
-        if need_ds0:
-            lam = torch.exp(g)[None, :, None, None] if g is not None else 1.0
-            ds0 = scale * lam * G  # the dv scan scaled k, not q
-            if dsf is not None:
-                ds0 = ds0 + (torch.exp(g * N)[None, :, None, None] if g is not None else 1.0) * dsf
-            ds0 = ds0.to(ctx.s0_dtype)
-        dg = None
-        if g is not None and ctx.needs_input_grad[3]:
-            t1 = torch.arange(1, N + 1, device=q.device, dtype=torch.float32)
-            db = (q.float() * dq.float()).sum(-1) - (k.float() * dk.float()).sum(-1)   # [B,H,N]
-            dg = (db * t1).sum((0, 2))
-            if dsf is not None and sf is not None:
-                dg = dg + N * (sf * dsf).sum((0, 2, 3))
-            dg = dg.to(log_decay.dtype)
-        return dq.to(q.dtype), dk.to(k.dtype), dv, dg, None, ds0, None
+        dsf = dsf.float().contiguous() if dsf is not None else None
+        dq, dk, dv, dg, ds0 = backward(q, k, v, do.contiguous(), log_decay, ctx.scale, s0, dsf, need_ds0)
+        dg = dg.to(log_decay.dtype) if dg is not None and ctx.needs_input_grad[3] else None
+        return dq, dk, dv, dg, None, (ds0.to(ctx.s0_dtype) if ds0 is not None else None), None
 
 
 def triton_linear_attention(q, k, v, log_decay, scale, initial_state, output_final_state):

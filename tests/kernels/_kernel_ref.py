@@ -4,8 +4,9 @@ import torch
 
 def rel_err(a, b):
     a, b = a.double(), b.double()
-    # an all-zero reference (e.g. dA at L=1 without state) is compared absolutely
-    return ((a - b).norm() / b.norm().clamp_min(1e-3)).item()
+    # an all-zero reference (e.g. dA at L=1 without state, where fp32 leaves ~1e-7 of rounding
+    # that depends on the random cotangents) is compared absolutely
+    return ((a - b).norm() / b.norm().clamp_min(1e-2)).item()
 
 
 def assert_close(name, a, b, tol):

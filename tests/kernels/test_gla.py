@@ -69,3 +69,20 @@ def test_bad_arguments():
         gated_linear_attention(q, q, q, torch.zeros(1, 2, 5, 8))
     with pytest.raises(ValueError, match="initial_state"):
         gated_linear_attention(q, q, q, q, initial_state=torch.zeros(2, 16, 16))
+
+
+def test_gate_gradient_long_sequence_fp32():
+    """dg_t sums over every later position; fp32 must stay accurate at long N (N=3001, D=128). The
+    float64 reference is the chunked path in float64, equal to the step oracle to 1e-10 above (the
+    step loop itself takes minutes at this size)."""
+    gen = torch.Generator().manual_seed(3001)
+    B, H, N, D = 1, 1, 3001, 128
+    q, k, v = (torch.randn(B, H, N, D, generator=gen) for _ in range(3))
+    g = F.logsigmoid(torch.randn(B, H, N, D, generator=gen)) / 16
+    do = torch.randn(B, H, N, D, generator=gen, dtype=torch.float64)
+    xs = [x.clone().requires_grad_() for x in (q, k, v, g)]
+    ref = [x.double().requires_grad_() for x in (q, k, v, g)]
+    o, _ = gated_linear_attention(*xs)
+    o_ref, _ = gated_linear_attention(*ref)
+    for n, a, b in zip("q k v g".split(), grads((o,), (do,), xs), grads((o_ref,), (do,), ref)):
+        assert_close(f"d{n}", a, b, 1e-3 if n == "g" else 1e-4)

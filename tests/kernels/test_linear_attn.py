@@ -101,3 +101,19 @@ def test_bad_arguments(kwargs, match):
     q, k, v = args.pop("q"), args.pop("k"), args.pop("v")
     with pytest.raises(ValueError, match=match):
         linear_attention(q, k, v, **args)
+
+
+def test_decay_gradient_long_sequence_fp32():
+    """The log-decay gradient sums (t - s)-weighted terms over the whole sequence: fp32 must stay
+    accurate at long N (a global (t+1)-weighted identity lost ~1e4 in condition at N=3001, D=128)."""
+    gen = torch.Generator().manual_seed(3001)
+    B, H, N, D = 1, 2, 3001, 128
+    q, k, v = (torch.randn(B, H, N, D, generator=gen) for _ in range(3))
+    ld = torch.tensor([-0.1, -1e-3])          # a short and a long memory
+    do = torch.randn(B, H, N, D, generator=gen, dtype=torch.float64)
+    xs = [x.clone().requires_grad_() for x in (q, k, v, ld)]
+    ref = [x.double().requires_grad_() for x in (q, k, v, ld)]
+    o, _ = linear_attention(*xs[:3], log_decay=xs[3])
+    o_ref, _ = naive_linear_attention(*ref[:3], log_decay=ref[3])
+    for n, a, b in zip("q k v log_decay".split(), grads((o,), (do,), xs), grads((o_ref,), (do,), ref)):
+        assert_close(f"d{n}", a, b, 1e-3 if n == "log_decay" else 1e-4)

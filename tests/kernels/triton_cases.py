@@ -46,6 +46,26 @@ if not INTERPRET:
                  pytest.param(3001, 128, True, False, id="N3001-D128-decay")]
 
 
+# "auto": the launchers' own segment split (one chunk per segment at these sizes); "2seg": a few
+# programs per head so segments hold several chunks and both the in-segment and the cross-segment
+# state passing are exercised.
+SEGS = [pytest.param(512, id="auto"), pytest.param(3, id="2seg")]
+
+
+@pytest.fixture
+def seg_target(request, monkeypatch):
+    from audiokit.kernels import _triton_utils
+    from audiokit.kernels.gla import triton_chunk as gla_tc
+    from audiokit.kernels.linear_attn import triton_chunk as la_tc
+    target = request.param
+
+    def segments(n, chunk, programs, target_=target):
+        return _triton_utils.segments(n, chunk, programs, target_)
+    for mod in (la_tc, gla_tc):
+        monkeypatch.setattr(mod, "segments", segments)
+    return target
+
+
 def test_runs_the_triton_path():
     from audiokit.kernels.linear_attn import triton_chunk
     kind = type(triton_chunk._scan_fwd_kernel).__name__
@@ -54,7 +74,8 @@ def test_runs_the_triton_path():
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=[DT_ID[d] for d in DTYPES])
 @pytest.mark.parametrize("N,D,decay,state", LA_CASES)
-def test_linear_attention_triton(N, D, decay, state, dtype):
+@pytest.mark.parametrize("seg_target", SEGS, indirect=True)
+def test_linear_attention_triton(N, D, decay, state, dtype, seg_target):
     gen = torch.Generator().manual_seed(N + D)
     B, H = 1, 2
     q, k, v = (torch.randn(B, H, N, D, generator=gen).to(DEVICE, dtype) for _ in range(3))
@@ -88,7 +109,8 @@ if not INTERPRET:
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=[DT_ID[d] for d in DTYPES])
 @pytest.mark.parametrize("N,D,state", GLA_CASES)
-def test_gla_triton(N, D, state, dtype):
+@pytest.mark.parametrize("seg_target", SEGS, indirect=True)
+def test_gla_triton(N, D, state, dtype, seg_target):
     gen = torch.Generator().manual_seed(N + D)
     B, H = 1, 2
     q, k, v = (torch.randn(B, H, N, D, generator=gen).to(DEVICE, dtype) for _ in range(3))
