@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from audiokit.enh.mpsenet import LearnableSigmoid
+from audiokit.workers import exit_with_parent
 
 __all__ = ["MetricDiscriminator", "pesq_one", "batch_pesq", "PesqPool"]
 
@@ -135,7 +136,8 @@ class PesqPool:
         if not isinstance(workers, int) or workers < 1:
             raise ValueError(f"PesqPool: workers must be a positive int, got {workers!r}")
         self.sample_rate, self.normalize = sample_rate, normalize
-        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(mp_context))
+        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(mp_context),
+                                         initializer=exit_with_parent)
 
     def submit(self, clean: torch.Tensor, est: torch.Tensor, lengths=None) -> _BatchFuture:
         if self._pool is None:

@@ -188,6 +188,9 @@ def _init_worker() -> None:
     # One process per core: keep each worker's BLAS/torch on one thread for its lifetime.
     import torch
 
+    from audiokit.workers import exit_with_parent
+
+    exit_with_parent()
     torch.set_num_threads(1)
     _blas_single_thread()
 
