@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from .._utils import check, check_float, check_shape
+import torch.nn.functional as F
+
+from .._utils import check, check_float, check_shape, use_triton
 from .chunk import chunk_selective_scan
 
 
@@ -51,5 +53,22 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
         check_shape("delta_bias", delta_bias, (Dm,), "[D]")
     if initial_state is not None:
         check_shape("initial_state", initial_state, (Bt, Dm, N), "[Bt, D, N]")
+    if use_triton(u) and u.dtype != torch.float64 and N <= 256:
+        return triton_selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state,
+                                     output_final_state)
     return chunk_selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state,
                                 output_final_state)
+
+
+def triton_selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, output_final_state):
+    """Triton core scan in fp32; delta's bias/softplus, the D skip and the z gate stay elementwise in PyTorch."""
+    from .naive import prepare_delta
+    from .triton_scan import SelectiveScanFunction
+    f = torch.float32
+    dlt = prepare_delta(delta.to(f), None if delta_bias is None else delta_bias.to(f), delta_softplus)
+    y, h = SelectiveScanFunction.apply(u.to(f), dlt, A.to(f), B.to(f), C.to(f), initial_state, output_final_state)
+    if D is not None:
+        y = y + D.to(f)[:, None] * u.to(f)
+    if z is not None:
+        y = y * F.silu(z.to(f))
+    return y.to(u.dtype), h

@@ -129,3 +129,41 @@ def test_gla_triton(N, D, state, dtype, seg_target):
     want = grads((o_ref, sf_ref), (do, dsf), [r for r in ref if r is not None])
     for n, a, b in zip(names, got, want):
         assert_close(f"d{n}", a, b, tol)
+
+
+SS_CASES = [
+    pytest.param(1, 4, 4, False, True, id="L1"),
+    pytest.param(17, 20, 16, True, True, id="L17-D20-state-gated"),
+    pytest.param(33, 16, 5, False, False, id="L33-N5"),
+]
+if not INTERPRET:
+    SS_CASES += [pytest.param(3001, 64, 16, True, True, id="L3001-D64-state-gated")]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=[DT_ID[d] for d in DTYPES])
+@pytest.mark.parametrize("L,Dm,N,state,gated", SS_CASES)
+def test_selective_scan_triton(L, Dm, N, state, gated, dtype):
+    from audiokit.kernels.selective_scan import naive_selective_scan
+    from audiokit.kernels.selective_scan.ops import triton_selective_scan
+    gen = torch.Generator().manual_seed(L * 10 + Dm)
+    Bt = 2
+    r = lambda *s: torch.randn(*s, generator=gen)  # noqa: E731
+    xs = dict(u=r(Bt, Dm, L).to(DEVICE, dtype), delta=r(Bt, Dm, L).to(DEVICE, dtype),
+              A=-torch.exp(r(Dm, N)).to(DEVICE), B=r(Bt, N, L).to(DEVICE, dtype), C=r(Bt, N, L).to(DEVICE, dtype),
+              D=r(Dm).to(DEVICE), z=r(Bt, Dm, L).to(DEVICE, dtype) if gated else None,
+              delta_bias=r(Dm).to(DEVICE), initial_state=r(Bt, Dm, N).to(DEVICE) if state else None)
+    xs = {n: (x.requires_grad_() if x is not None else None) for n, x in xs.items()}
+    ref = {n: (x.detach().double().requires_grad_() if x is not None else None) for n, x in xs.items()}
+    y, h = triton_selective_scan(xs["u"], xs["delta"], xs["A"], xs["B"], xs["C"], xs["D"], xs["z"],
+                                 xs["delta_bias"], True, xs["initial_state"], True)
+    y_ref, h_ref = naive_selective_scan(**ref, delta_softplus=True, output_final_state=True)
+    tol = TOL[dtype]
+    assert y.dtype == dtype
+    assert_close("y", y, y_ref, tol)
+    assert_close("final_state", h, h_ref, tol)
+    dy = torch.randn(y_ref.shape, generator=gen, dtype=torch.float64).to(DEVICE)
+    dh = torch.randn(h_ref.shape, generator=gen, dtype=torch.float64).to(DEVICE)
+    live = [n for n, x in xs.items() if x is not None]
+    for n, a, b in zip(live, grads((y, h), (dy, dh), [xs[n] for n in live]),
+                       grads((y_ref, h_ref), (dy, dh), [ref[n] for n in live])):
+        assert_close(f"d{n}", a, b, tol)
