@@ -1,4 +1,4 @@
-"""eSpeak NG through ctypes: waveform synthesis now, a phonemizer hook for the TTS front-end.
+"""eSpeak NG through ctypes: waveform synthesis and IPA phonemes for the TTS front-end.
 
 The shared library and its voice data come from the PyPI package ``espeakng-loader``
 (``espeakng_loader.get_library_path()`` / ``get_data_path()``); no system install is
@@ -9,7 +9,8 @@ needed. The C API used is the classic ``speak_lib.h`` one:
 * ``espeak_SetVoiceByName`` picks a voice, ``"<language>+<variant>"`` adds a variant
   (``"en-us+m3"``, ``"en+f2"``); ``espeak_SetParameter`` sets rate / pitch / range;
 * ``espeak_Synth`` runs synchronously and hands int16 blocks to the callback set with
-  ``espeak_SetSynthCallback``; a call with ``numsamples == 0`` or ``wav == NULL`` marks the end.
+  ``espeak_SetSynthCallback``; a call with ``numsamples == 0`` or ``wav == NULL`` marks the end;
+* ``espeak_TextToPhonemes`` translates one clause per call to IPA (phoneme mode bit 1).
 
 libespeak-ng keeps all its state in globals and is not thread-safe, so one process-wide
 instance exists (:class:`EspeakNG` is a singleton) and every call into the library holds
@@ -34,6 +35,7 @@ _CHARS_UTF8 = 1
 _ENDPAUSE = 0x1000
 _EE_OK, _EE_INTERNAL_ERROR, _EE_BUFFER_FULL, _EE_NOT_FOUND = 0, -1, 1, 2
 _PARAM_RATE, _PARAM_VOLUME, _PARAM_PITCH, _PARAM_RANGE = 1, 2, 3, 4
+_PHONEMES_IPA = 0x02
 
 SAMPLE_RATE_HINT = 22050  # what the bundled voices produce; the real value comes from Initialize
 
@@ -117,7 +119,8 @@ class EspeakNG:
         lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_ng_SetRandSeed.restype = None
-        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+        # const char *espeak_TextToPhonemes(const void **textptr, int textmode, int phonememode)
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         self._lib = lib
 
@@ -245,10 +248,31 @@ class EspeakNG:
         return wav, self.sample_rate
 
     # ------------------------------------------------------------------ phonemes (TTS front-end)
-    # Reserved for the TTS issue: ``phonemize(text, voice, ipa=True)`` through
-    # espeak_TextToPhonemes(&textptr, espeakCHARS_UTF8, phonememode), called in a loop
-    # (it returns one clause per call and advances textptr to NULL at the end), under
-    # self._lock and after self._set_voice(voice). The prototype is declared in _init.
+    def phonemize(self, text: str, voice: str = "en-us", ipa: bool = True) -> list[str]:
+        """Phonemes of ``text``, one string per clause eSpeak NG found.
+
+        Calls ``espeak_TextToPhonemes(&textptr, espeakCHARS_UTF8, mode)`` in a loop: each
+        call translates one clause and advances ``textptr`` (NULL at the end). ``mode`` bit 1
+        selects IPA (UTF-8) over eSpeak's ASCII phoneme names. Words are separated by
+        spaces, stress is marked with ``ˈ``/``ˌ``. eSpeak drops the punctuation that ends
+        a clause, so callers that want to keep it must split the text themselves
+        (:class:`audiokit.text.phonemize.Phonemizer` does).
+        """
+        if not isinstance(text, str):
+            raise EspeakError(f"text must be a str, got {type(text).__name__}")
+        if not text.strip():
+            return []
+        buf = ctypes.create_string_buffer(text.encode("utf-8") + b"\0")
+        mode = _PHONEMES_IPA if ipa else 0
+        out = []
+        with self._lock:
+            self._set_voice(voice)
+            ptr = ctypes.c_void_p(ctypes.addressof(buf))
+            while ptr.value:
+                res = self._lib.espeak_TextToPhonemes(ctypes.byref(ptr), _CHARS_UTF8, mode)
+                if res:
+                    out.append(res.decode("utf-8", "replace"))
+        return [c for c in out if c.strip()]
 
 
 def _parse_languages(addr: int | None) -> list[str]:
