@@ -14,6 +14,7 @@ import sys
 SUBCOMMANDS = {
     "score": ("audiokit.metrics.score", "score estimates against references (PESQ, STOI, SI-SDR, ...)"),
     "enhance": ("audiokit.infer.enhance", "enhance noisy files, folders or data directories with a trained model"),
+    "vocode": ("audiokit.infer.vocode", "turn mels or recordings (copy-synthesis) into waveforms with a trained vocoder"),
 }
 
 
