@@ -35,7 +35,7 @@ def test_ljspeech_agreement():
     print(f"LJSpeech agreement: exact {exact:.4f}, folded {folded:.4f}, folded on the {len(changed)} "
           f"rows that need normalising {on_changed:.4f}")
     # measured: exact 1.0000, folded 1.0000, changed rows 1.0000
-    assert exact >= 0.99 and folded >= 0.99 and on_changed >= 0.98
+    assert exact >= 0.995 and folded >= 0.995 and on_changed >= 0.98
 
 
 def test_ljspeech_with_abbreviations_says_mister():
