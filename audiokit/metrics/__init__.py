@@ -24,6 +24,10 @@ Vocoder metrics (:mod:`audiokit.metrics.vocoder`), run only when asked for by na
 ``mstft`` (multi-resolution STFT distance as auraloss defines it; any rate), ``mel_l1``
 (L1 of the LJSpeech log-mel; 22.05 kHz), and from CREPE at 16 kHz ``periodicity``
 (RMSE), ``vuv_f1`` and ``pitch_rmse`` (cents).
+
+Non-intrusive metrics (:mod:`audiokit.metrics.dnsmos`; no reference; 16 kHz), run when
+asked for by name and by default when no reference is given: ``dnsmos_sig``,
+``dnsmos_bak``, ``dnsmos_ovrl`` (DNSMOS P.835) and ``dnsmos_p808`` (DNSMOS P.808).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class Metric:
         rates: sample rates ``fn`` accepts; ``None`` means any rate (the file's own).
         family: metrics with the same family are computed in one call by the runner.
         higher_is_better: direction, for readers of the summary.
+        reference_free: computed from the estimate alone (``fn`` ignores ``ref``).
     """
 
     name: str
@@ -57,6 +62,7 @@ class Metric:
     rates: tuple[int, ...] | None
     family: str | None = None
     higher_is_better: bool = True
+    reference_free: bool = False
 
     def rate_for(self, file_sr: int) -> int:
         """The rate to resample a ``file_sr`` signal to before calling :attr:`fn`.
@@ -101,6 +107,16 @@ METRICS.update({m.name: m for m in (
     Metric("periodicity", _voc.periodicity, (16000,), higher_is_better=False),
     Metric("vuv_f1", _voc.vuv_f1, (16000,)),
     Metric("pitch_rmse", _voc.pitch_rmse, (16000,), higher_is_better=False),
+)})
+
+
+# Non-intrusive DNSMOS (audiokit.metrics.dnsmos): no reference needed; asked for by name
+# or picked alone by ``audiokit score --est DIR`` without --ref (needs speechmos, onnxruntime).
+from audiokit.metrics import dnsmos as _dnsmos  # noqa: E402
+
+METRICS.update({m.name: m for m in (
+    Metric(name, getattr(_dnsmos, name), (16000,), family="dnsmos", reference_free=True)
+    for name in ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808")
 )})
 
 

@@ -1,6 +1,8 @@
 """``audiokit score``: score estimates against references, utterance by utterance.
 
-REF and EST are data directories or ``.scp`` files. A REF directory contributes its
+REF and EST are data directories or ``.scp`` files. Without REF only reference-free
+(non-intrusive) metrics can run, and they are the default then (DNSMOS SIG/BAK/OVRL and
+P.808); with REF they may be asked for too and ignore the reference. A REF directory contributes its
 ``spk1.scp`` (the clean references), or its ``wav.scp`` when it has no ``spk1.scp``; an
 EST directory contributes its ``wav.scp``. Each utterance is loaded by the worker that
 scores it, resampled to each metric's rate (:meth:`Metric.rate_for`) and truncated to
@@ -60,11 +62,25 @@ def _resample(x: np.ndarray, orig: int, new: int) -> np.ndarray:
     return resample(torch.from_numpy(x), orig, new).numpy()
 
 
-def _score_signals(ref: np.ndarray, est: np.ndarray, sr: int, names: list[str]) -> tuple[dict, dict]:
-    """``(values, failures)``: ``{metric: float}`` and ``{metric: reason}`` for one aligned pair."""
+def _family(family: str, r, e, rate: int, values: dict) -> dict:
+    """All members of a family of metrics computed in one call."""
+    if family == "composite":
+        from audiokit.metrics.composite import composite
+
+        return composite(r, e, rate, pesq_score=values.get("pesq_wb"))
+    if family == "dnsmos":
+        from audiokit.metrics.dnsmos import dnsmos
+
+        return dnsmos(e, rate)
+    raise ValueError(f"unknown metric family {family!r}")
+
+
+def _score_signals(ref: np.ndarray | None, est: np.ndarray, sr: int, names: list[str]) -> tuple[dict, dict]:
+    """``(values, failures)``: ``{metric: float}`` and ``{metric: reason}`` for one aligned pair
+    (``ref`` is None when only reference-free metrics are asked for)."""
     values: dict[str, float] = {}
     failures: dict[str, str] = {}
-    at_rate: dict[int, tuple[np.ndarray, np.ndarray]] = {sr: (ref, est)}
+    at_rate: dict[int, tuple[np.ndarray | None, np.ndarray]] = {sr: (ref, est)}
     families: dict[str, dict | Exception] = {}
     # Composites last, so they reuse a wide-band PESQ already computed for this pair.
     for name in sorted(names, key=lambda n: METRICS[n].family is not None):
@@ -72,14 +88,12 @@ def _score_signals(ref: np.ndarray, est: np.ndarray, sr: int, names: list[str]) 
         try:
             rate = m.rate_for(sr)
             if rate not in at_rate:
-                at_rate[rate] = (_resample(ref, sr, rate), _resample(est, sr, rate))
+                at_rate[rate] = (None if ref is None else _resample(ref, sr, rate), _resample(est, sr, rate))
             r, e = at_rate[rate]
-            if m.family == "composite":
+            if m.family is not None:
                 if m.family not in families:
-                    from audiokit.metrics.composite import composite
-
                     try:
-                        families[m.family] = composite(r, e, rate, pesq_score=values.get("pesq_wb"))
+                        families[m.family] = _family(m.family, r, e, rate, values)
                     except Exception as err:  # recorded for every member of the family
                         families[m.family] = err
                 res = families[m.family]
@@ -134,10 +148,18 @@ class UttResult:
     lengths: tuple[int, int, int] | None = None  # (ref, est, sr) when they differed
 
 
-def _score_utt(utt: str, ref_path: str, est_path: str, names: list[str]) -> UttResult:
+def _score_utt(utt: str, ref_path: str | None, est_path: str, names: list[str]) -> UttResult:
     from audiokit.audio import AudioError, load
 
     res = UttResult(utt)
+    if ref_path is None:  # reference-free metrics only
+        try:
+            est, est_sr = load(est_path)
+        except AudioError as err:
+            res.failures = {n: f"estimate: {err}" for n in names}
+            return res
+        res.values, res.failures = _score_signals(None, est.numpy().astype(np.float64), est_sr, names)
+        return res
     try:
         ref, ref_sr = load(ref_path)
         try:
@@ -327,10 +349,12 @@ def score(ref, est, out, metrics=None, jobs: int = 1, allow_missing: bool = Fals
     """Score every utterance of EST against REF and write OUT (see the module docstring).
 
     Args:
-        ref: data directory (``spk1.scp``, else ``wav.scp``) or ``.scp`` file of references.
+        ref: data directory (``spk1.scp``, else ``wav.scp``) or ``.scp`` file of references;
+            ``None`` for reference-free metrics only.
         est: data directory (``wav.scp``) or ``.scp`` file of estimates.
         out: output directory (created).
-        metrics: names (list or comma-separated string); ``None`` = all defaults.
+        metrics: names (list or comma-separated string); ``None`` = all defaults (without
+            ``ref``: all reference-free metrics).
         jobs: worker processes; each loads and scores its own chunk of utterances.
         allow_missing: score the ids present on both sides instead of refusing.
         progress: show a tqdm bar on stderr.
@@ -338,16 +362,31 @@ def score(ref, est, out, metrics=None, jobs: int = 1, allow_missing: bool = Fals
     Returns:
         The summary written to ``summary.json``.
     """
-    names = parse_metrics(metrics)
+    if ref is None and metrics is None:
+        names = [n for n, m in METRICS.items() if m.reference_free]
+    else:
+        names = parse_metrics(metrics)
     if not isinstance(jobs, int) or jobs < 1:
         raise ScoreError(f"jobs must be a positive integer, got {jobs!r}")
-    ref_table, est_table = _audio_table(ref, "ref"), _audio_table(est, "est")
-    ids, skipped = _match_ids(ref_table, est_table, allow_missing)
+    if ref is None:
+        need_ref = [n for n in names if not METRICS[n].reference_free]
+        if need_ref:
+            free = ", ".join(n for n, m in METRICS.items() if m.reference_free)
+            raise ScoreError(f"metrics {', '.join(need_ref)} need references (--ref); without --ref only "
+                             f"reference-free metrics can run: {free}")
+        est_table = _audio_table(est, "est")
+        ref_table = dict.fromkeys(est_table)
+        ids, skipped = sorted(est_table, key=lambda s: s.encode()), 0
+        if not ids:
+            raise ScoreError(f"{est}: no utterances to score")
+    else:
+        ref_table, est_table = _audio_table(ref, "ref"), _audio_table(est, "est")
+        ids, skipped = _match_ids(ref_table, est_table, allow_missing)
     notes = []
     if skipped:
         notes.append(f"\n{skipped} utterance id(s) present on one side only were skipped (--allow-missing).")
         log.warning("skipping %d utterance id(s) present on one side only; scoring %d", skipped, len(ids))
-    tasks = [(u, str(ref_table[u]), str(est_table[u])) for u in ids]
+    tasks = [(u, None if ref_table[u] is None else str(ref_table[u]), str(est_table[u])) for u in ids]
     results = _run(tasks, names, jobs, progress)
     n_mismatch = sum(r.lengths is not None for r in results)
     if n_mismatch:
@@ -366,12 +405,14 @@ def score(ref, est, out, metrics=None, jobs: int = 1, allow_missing: bool = Fals
 # ----------------------------------------------------------------------------- CLI
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ref", required=True,
-                        help="references: data directory (spk1.scp, else wav.scp) or .scp file")
+    parser.add_argument("--ref", default=None,
+                        help="references: data directory (spk1.scp, else wav.scp) or .scp file; "
+                             "without it only reference-free metrics run (DNSMOS by default)")
     parser.add_argument("--est", required=True, help="estimates: data directory (wav.scp) or .scp file")
     parser.add_argument("--out", required=True, help="output directory (per_utt.csv, summary.json, summary.md)")
-    parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
-                        help="comma-separated metric names (default: all: %(default)s)")
+    parser.add_argument("--metrics", default=None,
+                        help="comma-separated metric names (default with --ref: " + ",".join(DEFAULT_METRICS)
+                             + "; without --ref: the reference-free ones)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default: %(default)s)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="score the ids present on both sides instead of refusing when they differ")
