@@ -6,7 +6,10 @@
 #   train_opts  extra Hydra overrides for recipes/enh/train.py ("" for none)
 #   exp_tag     experiment name (exp/<exp_tag>)
 #   metrics     metrics for audiokit score
-: "${exp_tag:=$model}"
+# and, for a test-only recipe, model_dir: a trained model directory that stages 2-3 use
+# instead of exp/<exp_tag> (stage 1 is then skipped).
+: "${model_dir:=}"
+: "${exp_tag:=${model:-$(basename "${model_dir:-model}")}}"
 : "${train_opts:=}"
 : "${data_opts:=}"
 : "${download_opts:=}"
@@ -14,6 +17,7 @@
 : "${metrics:=pesq_wb,pesq_nb,stoi,estoi,si_sdr,sdr,ssnr,csig,cbak,covl}"
 : "${score_jobs:=2}"
 exp_dir=exp/$exp_tag
+_model_dir=${model_dir:-$exp_dir}
 _enh_conf=$AUDIOKIT_ROOT/recipes/enh
 
 if stage -1 "download the corpus"; then
@@ -29,7 +33,9 @@ if stage 0 "prepare data directories"; then
   done
 fi
 
-if stage 1 "train $model -> $exp_dir"; then
+if [ -n "$model_dir" ]; then
+  [ "$stage" -gt 1 ] || [ "$stop_stage" -lt 1 ] || echo "=== stage 1: skipped (using the trained model $model_dir)"
+elif stage 1 "train ${model:-} -> $exp_dir"; then
   # shellcheck disable=SC2086
   launch "$_enh_conf/train.py" model="$model" exp_dir="$exp_dir" \
     data.train=data/$train_set data.valid=data/$valid_set $train_opts
@@ -38,7 +44,7 @@ fi
 if stage 2 "enhance ${test_sets}"; then
   for t in $test_sets; do
     # shellcheck disable=SC2086
-    "$PYTHON" -m audiokit enhance data/$t -o $exp_dir/enhanced/$t --model $exp_dir $enhance_opts
+    "$PYTHON" -m audiokit enhance data/$t -o $exp_dir/enhanced/$t --model "$_model_dir" $enhance_opts
   done
 fi
 
