@@ -1,9 +1,14 @@
 """Chunked PyTorch path of the selective scan (the CPU implementation behind the public op).
 
-Chunks of T positions: with the cumulative log-decay b_t = sum_{r<=t} delta_r A inside a chunk,
-    h_t = e^{b_t} h_prev + sum_{s<=t} e^{b_t - b_s} delta_s B_s x_s
-is evaluated for the whole chunk at once (all exponents <= 0 since A < 0), and the state passes
-from chunk to chunk. Autograd gives the backward; memory O(L D N).
+Per chunk of T steps, everything that does not depend on the state is computed at once:
+the decays a_t = exp(delta_t A) and inputs b_t = delta_t B_t x_t, both [Bt, D, T, N]; then
+the recurrence h_t = a_t * h_{t-1} + b_t runs step by step (two fused element-wise ops per
+step) and y_t = C_t . h_t is read out for the whole chunk with one einsum.
+
+Why not the quadratic intra-chunk form used for linear attention: Mamba's decay differs per
+channel *and* state, so that form needs a [T, T] matrix per (batch, channel, state) — 16x
+the work of the recurrence at T = 16 and 12x slower measured on CPU for MambAttention's
+shapes. Autograd gives the backward; memory O(L D N).
 """
 from __future__ import annotations
 
@@ -15,29 +20,24 @@ from .naive import prepare_delta
 
 
 def chunk_selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state,
-                         output_final_state, chunk_size=16):
+                         output_final_state, chunk_size=64):
     Bt, Dm, L = u.shape
-    T = chunk_size
     dt, out_dtype = acc_dtype(u.dtype), u.dtype
     delta = prepare_delta(delta.to(dt), None if delta_bias is None else delta_bias.to(dt), delta_softplus)
     x, A, Bm, Cm = u.to(dt), A.to(dt), B.to(dt), C.to(dt)
-    pad = (-L) % T
-    if pad:  # delta = 0 at padded steps: no decay and no input, the state passes through unchanged
-        x, delta, Bm, Cm = (F.pad(t, (0, pad)) for t in (x, delta, Bm, Cm))
-    nc = (L + pad) // T
-    tri = torch.ones(T, T, dtype=torch.bool, device=u.device).tril()[:, :, None]
     h = u.new_zeros(Bt, Dm, A.shape[1], dtype=dt) if initial_state is None else initial_state.to(dt)
     ys = []
-    for c in range(nc):
-        sl = slice(c * T, (c + 1) * T)
-        dlt, xc, Bc, Cc = delta[..., sl], x[..., sl], Bm[..., sl], Cm[..., sl]
-        b = torch.cumsum(dlt[..., None] * A[None, :, None, :], dim=2)              # [Bt, D, T, N]
-        inc = (dlt * xc)[..., None] * Bc.transpose(1, 2)[:, None]                  # [Bt, D, T, N]
-        expo = torch.where(tri, b[:, :, :, None, :] - b[:, :, None, :, :], torch.full((), -torch.inf, dtype=dt))
-        hs = torch.einsum("bdtsn,bdsn->bdtn", torch.exp(expo), inc) + torch.exp(b) * h[:, :, None, :]
-        ys.append(torch.einsum("bdtn,bnt->bdt", hs, Cc))
-        h = hs[:, :, -1]
-    y = torch.cat(ys, -1)[..., :L]
+    for start in range(0, L, chunk_size):
+        sl = slice(start, min(start + chunk_size, L))
+        dlt = delta[..., sl]
+        a = torch.exp(dlt[..., None] * A[None, :, None, :])                              # [Bt, D, T, N]
+        b = (dlt * x[..., sl])[..., None] * Bm[..., sl].transpose(1, 2)[:, None]         # [Bt, D, T, N]
+        hs = []
+        for t in range(a.shape[2]):
+            h = torch.addcmul(b[:, :, t], a[:, :, t], h)
+            hs.append(h)
+        ys.append(torch.einsum("bdtn,bnt->bdt", torch.stack(hs, 2), Cm[..., sl]))
+    y = torch.cat(ys, -1)
     if D is not None:
         y = y + D.to(dt)[:, None] * u.to(dt)
     if z is not None:
