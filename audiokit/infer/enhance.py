@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from audiokit.audio import AudioError, load, resample, save
-from audiokit.datadir import DataDir, DataDirError, write_table
-
-AUDIO_EXTS = (".wav", ".flac", ".ogg")
-
+from audiokit.datadir import DataDirError, write_table
+from audiokit.infer.jobs import Job, collect_jobs
 
 @torch.no_grad()
 def enhance_waveform(model, wav: torch.Tensor, sample_rate: int, *, chunk_seconds: float | None = 10.0,
@@ -67,40 +64,6 @@ def enhance_waveform(model, wav: torch.Tensor, sample_rate: int, *, chunk_second
             start += hop
         y = y / weight.clamp_min(1e-8)
     return resample(y, sr_model, sample_rate)[: wav.numel()]
-
-
-@dataclass
-class Job:
-    utt_id: str
-    src: Path
-    dst: Path
-
-
-def collect_jobs(inputs: list[str], out_dir: Path) -> list[Job]:
-    """Files, folders (searched recursively for audio) and data directories (their ``wav.scp``)."""
-    jobs: list[Job] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir() and (p / "wav.scp").is_file():
-            for utt, src in DataDir(p).audio("wav.scp").items():
-                jobs.append(Job(utt, src, out_dir / "wavs" / f"{utt}.wav"))
-        elif p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_EXTS and f.is_file())
-            if not files:
-                raise AudioError(f"{p}: folder holds no audio files ({', '.join(AUDIO_EXTS)})")
-            for f in files:
-                rel = f.relative_to(p).with_suffix("")
-                jobs.append(Job("-".join(rel.parts), f, out_dir / "wavs" / rel.with_suffix(".wav")))
-        elif p.is_file():
-            jobs.append(Job(p.stem, p, out_dir / "wavs" / f"{p.stem}.wav"))
-        else:
-            raise AudioError(f"{p}: no such file or directory")
-    seen: dict[str, Path] = {}
-    for j in jobs:
-        if j.utt_id in seen:
-            raise DataDirError(f"two inputs map to the same utterance id {j.utt_id!r}: {seen[j.utt_id]} and {j.src}")
-        seen[j.utt_id] = j.src
-    return jobs
 
 
 def enhance_jobs(model, jobs: list[Job], out_dir: Path, *, device="cpu", chunk_seconds=10.0,

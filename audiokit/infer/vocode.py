@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +28,10 @@ import torch
 from tqdm import tqdm
 
 from audiokit.audio import AudioError, load, resample, save
-from audiokit.datadir import DataDir, DataDirError, write_table
+from audiokit.datadir import DataDirError, write_table
 from audiokit.frontend.mel import MelSpectrogram
-from audiokit.infer.enhance import AUDIO_EXTS
+from audiokit.infer.jobs import AUDIO_EXTS, Job
+from audiokit.infer.jobs import collect_jobs as _collect
 from audiokit.vocoder.data import peak_normalise
 
 MEL_EXTS = (".npy", ".pt")
@@ -119,45 +119,17 @@ def _copy_synthesis(model, items, *, steps=None, device="cpu") -> list[torch.Ten
     return res
 
 
-@dataclass
-class Job:
-    utt_id: str
-    src: Path
-    dst: Path
-    kind: str  # "audio" | "mel"
-    size: int = 0  # for batching similar lengths together
-
-
 def collect_jobs(inputs: list[str], out_dir: Path) -> list[Job]:
     """Audio files, folders, data directories (``wav.scp``) and mel files (``.npy``/``.pt``)."""
-    jobs: list[Job] = []
+    return _collect(inputs, out_dir, AUDIO_EXTS + MEL_EXTS)
 
-    def add(utt, f):
-        kind = "mel" if f.suffix.lower() in MEL_EXTS else "audio"
-        jobs.append(Job(utt, f, out_dir / "wavs" / f"{utt}.wav", kind, f.stat().st_size if f.exists() else 0))
 
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir() and (p / "wav.scp").is_file():
-            for utt, src in DataDir(p).audio("wav.scp").items():
-                add(utt, src)
-        elif p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTS + MEL_EXTS)
-            if not files:
-                raise AudioError(f"{p}: folder holds no audio ({', '.join(AUDIO_EXTS)}) or mel "
-                                 f"({', '.join(MEL_EXTS)}) files")
-            for f in files:
-                add("-".join(f.relative_to(p).with_suffix("").parts), f)
-        elif p.is_file():
-            add(p.stem, p)
-        else:
-            raise AudioError(f"{p}: no such file or directory")
-    seen: dict[str, Path] = {}
-    for j in jobs:
-        if j.utt_id in seen:
-            raise DataDirError(f"two inputs map to the same utterance id {j.utt_id!r}: {seen[j.utt_id]} and {j.src}")
-        seen[j.utt_id] = j.src
-    return jobs
+def _kind(job: Job) -> str:
+    return "mel" if job.src.suffix.lower() in MEL_EXTS else "audio"
+
+
+def _size(job: Job) -> int:  # for batching similar lengths together
+    return job.src.stat().st_size if job.src.exists() else 0
 
 
 def load_mel(path: Path, model_settings: dict, given_settings: dict | None = None) -> torch.Tensor:
@@ -196,21 +168,21 @@ def vocode_jobs(model, jobs: list[Job], out_dir: Path, *, steps=None, device="cp
     sr_model = model.mel_settings["sample_rate"]
     done: dict[str, str] = {}
     failures: dict[str, str] = {}
-    order = sorted(jobs, key=lambda j: (j.kind, j.size))
+    order = sorted(jobs, key=lambda j: (_kind(j), _size(j)))
     bar = tqdm(total=len(jobs), desc="vocode", disable=not progress, dynamic_ncols=True)
     for start in range(0, len(order), max(1, batch_size)):
         group = order[start:start + max(1, batch_size)]
         loaded = []
         for job in group:  # read each input; a bad one fails alone
             try:
-                if job.kind == "mel":
+                if _kind(job) == "mel":
                     loaded.append((job, load_mel(job.src, model.mel_settings, mel_settings)))
                 else:
                     loaded.append((job, load(job.src, downmix=downmix)))
             except (AudioError, ValueError, OSError, RuntimeError) as e:
                 failures[job.utt_id] = f"{job.src}: {e}"
         for kind in ("mel", "audio"):
-            part = [(j, x) for j, x in loaded if j.kind == kind]
+            part = [(j, x) for j, x in loaded if _kind(j) == kind]
             if not part:
                 continue
             try:

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from audiokit.datadir import DataDir, validate_data_dir
 
-from .test_recipe_wiring import copy_recipe, run
+from ._recipes import copy_recipe, run
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,33 +1,16 @@
 """The mini vocoder recipe, stages 0-4, on a tiny corpus: the wiring users run."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from ._recipes import copy_recipe, run
 
 
 @pytest.fixture
 def recipe(tmp_path):
-    for top in ("tools", "recipes"):
-        (tmp_path / top).symlink_to(ROOT / top)
-    d = tmp_path / "egs" / "mini" / "voc"
-    (d / "local").mkdir(parents=True)
-    for f in ("run.sh", "local/data.sh"):
-        (d / f).write_bytes((ROOT / "egs/mini/voc" / f).read_bytes())
-        (d / f).chmod(0o755)
-    return d
-
-
-def run(recipe, *args):
-    env = {**os.environ, "PYTHON": sys.executable}
-    return subprocess.run(["bash", str(recipe / "run.sh"), *args], cwd=recipe, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return copy_recipe(tmp_path, "mini", "voc")
 
 
 def test_stages_end_to_end(recipe):

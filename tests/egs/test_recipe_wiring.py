@@ -1,36 +1,11 @@
 """Stage 0 of the corpus recipes through their run.sh: option parsing, local/data.sh, validation."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from audiokit.datadir import DataDir
 
+from ._recipes import ROOT, copy_recipe, run
 from .test_data_prep import _fake_vbd
 
-ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data" / "speechbrain_samples"
-
-
-def copy_recipe(tmp_path, name):
-    for top in ("tools", "recipes"):
-        if not (tmp_path / top).exists():
-            (tmp_path / top).symlink_to(ROOT / top)
-    d = tmp_path / "egs" / name / "enh"
-    (d / "local").mkdir(parents=True)
-    src = ROOT / "egs" / name / "enh"
-    for f in [src / "run.sh", *sorted((src / "local").iterdir())]:
-        dst = d / f.relative_to(src)
-        dst.write_bytes(f.read_bytes())
-        dst.chmod(0o755)
-    return d
-
-
-def run(d, *args):
-    r = subprocess.run(["bash", "run.sh", *args], cwd=d, env={**os.environ, "PYTHON": sys.executable},
-                       capture_output=True, text=True, timeout=300)
-    return r
 
 
 def test_diy_stage0(tmp_path):
