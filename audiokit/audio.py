@@ -16,7 +16,7 @@ import torch
 
 from audiokit.fsutil import atomic_path
 
-__all__ = ["AudioError", "load", "save", "resample", "info", "check_waveform"]
+__all__ = ["AudioError", "load", "save", "resample", "info", "check_waveform", "convert"]
 
 
 class AudioError(ValueError):
@@ -133,3 +133,22 @@ def save(path: str | os.PathLike, wav: torch.Tensor | np.ndarray, sr: int, *, su
     with atomic_path(path) as tmp:
         sf.write(tmp, x, int(sr), subtype=subtype, format=fmt)
     return path
+
+
+def convert(src: str | os.PathLike, dst: str | os.PathLike, sr: int, *, downmix: bool = False) -> int:
+    """Write ``src`` resampled to ``sr`` as ``dst``; return its length in samples.
+
+    Corpus preparation calls this for thousands of files: a valid ``dst`` from an earlier,
+    interrupted run is kept, so re-running a data stage resumes instead of starting over.
+    """
+    dst = Path(dst)
+    if dst.is_file():
+        try:
+            meta = info(dst)
+            if meta.samplerate == sr and meta.frames > 0:
+                return meta.frames
+        except AudioError:
+            pass  # a broken leftover: convert again
+    wav, _ = load(src, sr, downmix=downmix)
+    save(dst, wav, sr)
+    return wav.numel()

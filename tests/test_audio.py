@@ -81,3 +81,16 @@ def test_errors(tmp_path):
         save(tmp_path / "x.wav", torch.zeros(10), 0)
     with pytest.raises(AudioError, match="unsupported extension"):
         save(tmp_path / "x.mp3", torch.zeros(10), 16000)
+
+
+def test_convert_resamples_and_resumes(tmp_path):
+    from audiokit.audio import convert
+
+    n = convert(SPEECH, tmp_path / "a.wav", 8000)
+    y, sr = load(tmp_path / "a.wav")
+    assert sr == 8000 and y.numel() == n == round(sf.info(SPEECH).frames / 2)
+    mtime = (tmp_path / "a.wav").stat().st_mtime_ns
+    assert convert(SPEECH, tmp_path / "a.wav", 8000) == n
+    assert (tmp_path / "a.wav").stat().st_mtime_ns == mtime  # kept, not rewritten
+    (tmp_path / "a.wav").write_bytes(b"broken leftover")
+    assert convert(SPEECH, tmp_path / "a.wav", 8000) == n

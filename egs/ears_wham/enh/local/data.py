@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[4]
 if str(REPO) not in sys.path:  # runnable from a checkout without installing
     sys.path.insert(0, str(REPO))
 
-from audiokit.audio import AudioError, info, load, save  # noqa: E402
+from audiokit.audio import AudioError, convert  # noqa: E402
 from audiokit.datadir import DataDir  # noqa: E402
 
 _NOISY = re.compile(r"^(\d+)_(-?\d+(?:\.\d+)?)dB$")
@@ -70,18 +70,7 @@ def _pairs(root: Path) -> dict[str, tuple[Path, Path, str]]:
 
 
 def _convert(job: tuple[Path, Path, int]) -> int:
-    """Resample one file; return its length in samples (existing valid outputs are reused)."""
-    src, dst, sr = job
-    if dst.is_file():
-        try:
-            meta = info(dst)
-            if meta.samplerate == sr and meta.frames > 0:
-                return meta.frames
-        except AudioError:
-            pass  # a broken leftover: convert again
-    wav, _ = load(src, sr)
-    save(dst, wav, sr)
-    return wav.numel()
+    return convert(*job)
 
 
 def prepare(root: Path, out: Path, *, sample_rate: int = 16000, jobs: int = 1) -> int:

@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[4]
 if str(REPO) not in sys.path:  # runnable from a checkout without installing
     sys.path.insert(0, str(REPO))
 
-from audiokit.audio import AudioError, info, load, save  # noqa: E402
+from audiokit.audio import AudioError, convert  # noqa: E402
 from audiokit.datadir import DataDir  # noqa: E402
 
 LAYOUT = {  # set -> (clean folder, noisy folder, transcript folder)
@@ -72,18 +72,7 @@ def _speaker(utt: str) -> str:
 
 
 def _convert(job: tuple[Path, Path, int]) -> int:
-    """Resample one file; return its length in samples (existing valid outputs are reused)."""
-    src, dst, sr = job
-    if dst.is_file():
-        try:
-            meta = info(dst)
-            if meta.samplerate == sr and meta.frames > 0:
-                return meta.frames
-        except AudioError:
-            pass  # a broken leftover: convert again
-    wav, _ = load(src, sr)
-    save(dst, wav, sr)
-    return wav.numel()
+    return convert(*job)
 
 
 def prepare(root: Path, out: Path, *, sample_rate: int = 16000, dev_speakers=DEFAULT_DEV_SPEAKERS,
