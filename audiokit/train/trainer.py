@@ -357,3 +357,24 @@ def allreduce_grads(params, world_size: int) -> None:
         n = g.numel()
         g.copy_(flat[offset:offset + n].view_as(g))
         offset += n
+
+
+def train_from_config(task, train_set, collate, config: dict, *, valid_set=None, max_valid: int | None = None,
+                      valid_collate=None) -> dict:
+    """What every recipe's ``train.py`` ends with: cap the validation set, fit, report.
+
+    ``config`` is the resolved run configuration (``trainer``, ``optim``, ``exp_dir``,
+    ``resume`` sections); it is saved beside every exported model.
+    """
+    from torch.utils.data import Subset
+
+    if valid_set is not None and max_valid and len(valid_set) > max_valid:
+        valid_set = Subset(valid_set, range(max_valid))
+    trainer = Trainer(task, train_set, collate, config["trainer"], config["optim"], config["exp_dir"], config,
+                      valid_set=valid_set, valid_collate=valid_collate)
+    result = trainer.fit(resume=bool(config.get("resume", False)))
+    if trainer.info.is_main:
+        best = config["trainer"].get("best_metric")
+        print(f"done: step {result['step']}, best {best}={result['best']}, "
+              f"{result['seconds'] / 60:.1f} min -> {config['exp_dir']}")
+    return result

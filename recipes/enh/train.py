@@ -9,11 +9,10 @@ checkpoints/ (resumable), train.log and tensorboard/.
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import Subset
 
 from audiokit.enh.data import EnhDataset, collate
 from audiokit.enh.task import EnhancementTask
-from audiokit.train.trainer import Trainer, seed_everything
+from audiokit.train.trainer import seed_everything, train_from_config
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -24,17 +23,8 @@ def main(cfg: DictConfig) -> None:
     sr, d = task.sample_rate, cfg.data
     train_set = EnhDataset(d.train, sr, segment=d.segment, noise=d.noise, snr_range=tuple(d.snr_range),
                            seed=d.seed, train=True)
-    valid_set = None
-    if d.valid:
-        valid_set = EnhDataset(d.valid, sr, segment=None, train=False, seed=d.seed)
-        if d.max_valid and len(valid_set) > d.max_valid:
-            valid_set = Subset(valid_set, range(d.max_valid))
-    trainer = Trainer(task, train_set, collate, config["trainer"], config["optim"], cfg.exp_dir, config,
-                      valid_set=valid_set)
-    result = trainer.fit(resume=cfg.resume)
-    if trainer.info.is_main:
-        print(f"done: step {result['step']}, best {cfg.trainer.best_metric}={result['best']}, "
-              f"{result['seconds'] / 60:.1f} min -> {cfg.exp_dir}")
+    valid_set = EnhDataset(d.valid, sr, segment=None, train=False, seed=d.seed) if d.valid else None
+    train_from_config(task, train_set, collate, config, valid_set=valid_set, max_valid=d.max_valid)
 
 
 if __name__ == "__main__":

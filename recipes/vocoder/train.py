@@ -15,9 +15,8 @@ stored in the model.
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import Subset
 
-from audiokit.train.trainer import Trainer, seed_everything
+from audiokit.train.trainer import seed_everything, train_from_config
 from audiokit.vocoder.data import VocoderDataset, collate, energy_stats
 from audiokit.vocoder.task import HiFiGANTask, PeriodWaveTask
 from audiokit.vocoder.turbo import PeriodWaveTurboTask
@@ -61,15 +60,7 @@ def main(cfg: DictConfig) -> None:
     if d.valid:
         valid_set = VocoderDataset(d.valid, task.sample_rate, segment=None, hop_length=g.hop_length,
                                    table=d.table, train=False)
-        if d.max_valid and len(valid_set) > d.max_valid:
-            valid_set = Subset(valid_set, range(d.max_valid))
-    trainer = Trainer(task, train_set, collate, config["trainer"], config["optim"], cfg.exp_dir, config,
-                      valid_set=valid_set)
-    result = trainer.fit(resume=cfg.resume)
-    if trainer.info.is_main:
-        print(f"done: step {result['step']}, best {cfg.trainer.best_metric}={result['best']}, "
-              f"{result['seconds'] / 60:.1f} min -> {cfg.exp_dir}")
-
+    train_from_config(task, train_set, collate, config, valid_set=valid_set, max_valid=d.max_valid)
 
 if __name__ == "__main__":
     main()
