@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-pytest.importorskip("onnxruntime")
-speechmos_dnsmos = pytest.importorskip("speechmos.dnsmos")
+from speechmos import dnsmos as speechmos_dnsmos
 
 from audiokit.metrics import METRICS  # noqa: E402
 from audiokit.metrics.common import MetricError  # noqa: E402

@@ -91,7 +91,7 @@ def test_si_sdr_matches_the_direct_formula(speech_pairs):
 
 
 def test_sdr_matches_mir_eval_bss_eval_sources(speech_pairs):
-    mir_eval = pytest.importorskip("mir_eval")
+    import mir_eval
     import warnings
 
     for ref, est in speech_pairs:
