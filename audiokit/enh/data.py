@@ -18,7 +18,6 @@ epoch (:meth:`EnhDataset.set_epoch`) gives new crops and mixtures. In eval mode
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf

@@ -61,7 +61,6 @@ class Mamba(nn.Module):
         """x [B, L, dim] -> y [B, L, dim] (and the new MambaState when return_state)."""
         if x.dim() != 3:
             raise ValueError(f"x: expected shape [B, L, dim], got {tuple(x.shape)}")
-        L = x.shape[1]
         xi, z = self.in_proj(x).chunk(2, -1)
         xi = xi.transpose(1, 2)                                             # [B, d_inner, L]
         past = state.conv.to(xi.dtype) if state is not None else xi.new_zeros(*xi.shape[:2], self.d_conv - 1)

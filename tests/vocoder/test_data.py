@@ -4,7 +4,6 @@ import librosa
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from audiokit.frontend.mel import MelSpectrogram
 from audiokit.vocoder.data import VocoderDataset, collate, energy_stats

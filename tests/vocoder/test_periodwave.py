@@ -8,7 +8,6 @@ import torch
 
 from audiokit.frontend.mel import PRESETS
 from audiokit.registry import load_model, save_model
-from audiokit.vocoder import flow_matching as fm
 from audiokit.vocoder.periodwave import CONFIGS, PeriodWave, periodify, unperiodify
 
 TINY = CONFIGS["tiny"]
