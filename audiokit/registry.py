@@ -23,6 +23,7 @@ MODELS: dict[str, str] = {
     "mambattention": "audiokit.enh.mambattention:MambAttention",
     "hifigan": "audiokit.vocoder.hifigan:HiFiGANGenerator",
     "periodwave": "audiokit.vocoder.periodwave:PeriodWave",
+    "fastspeech": "audiokit.tts.fastspeech:FastSpeech",
 }
 
 

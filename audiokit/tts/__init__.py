@@ -1,0 +1,1 @@
+"""Text-to-speech acoustic models (FastSpeech-style, flow-matching decoder) and alignment."""

@@ -1,0 +1,1 @@
+"""Monotonic alignment search (Glow-TTS): naive oracle, CPU path, Triton kernel."""
