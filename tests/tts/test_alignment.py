@@ -50,7 +50,7 @@ def test_length_regulator_matches_repeat_interleave():
         assert out[b, lens[b]:].abs().sum() == 0
 
 
-def test_durations_from_path_sum_to_mel_lengths(mas):
+def test_durations_from_path_sum_to_mel_lengths():
     g = torch.Generator().manual_seed(2)
     tl, ml = torch.tensor([4, 2]), torch.tensor([9, 5])
     ll = A.prior_log_likelihood(torch.randn(2, 3, 4, generator=g), torch.randn(2, 3, 9, generator=g))

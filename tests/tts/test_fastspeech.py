@@ -34,7 +34,7 @@ def test_base_config_size():
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_forward_shapes_and_attention_switch(kind, mas):
+def test_forward_shapes_and_attention_switch(kind):
     torch.manual_seed(0)
     ref = FastSpeech(**TINY)
     m = FastSpeech(**TINY, attention=kind)
@@ -67,7 +67,7 @@ def test_padding_does_not_change_the_encoder(kind):
     assert h[1, 4:].abs().sum() == 0
 
 
-def test_overfit_two_utterances_lowers_loss(mas):
+def test_overfit_two_utterances_lowers_loss():
     torch.manual_seed(0)
     m = FastSpeech(**{**TINY, "dropout": 0.0, "dp_dropout": 0.0})
     tokens, tl, _, ml = _batch()
