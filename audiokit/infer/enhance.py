@@ -15,8 +15,8 @@ import torch
 from tqdm import tqdm
 
 from audiokit.audio import AudioError, load, resample, save
-from audiokit.datadir import DataDirError, write_table
-from audiokit.infer.jobs import Job, collect_jobs
+from audiokit.datadir import DataDirError
+from audiokit.infer.jobs import Job, collect_jobs, write_results
 
 @torch.no_grad()
 def enhance_waveform(model, wav: torch.Tensor, sample_rate: int, *, chunk_seconds: float | None = 10.0,
@@ -80,10 +80,7 @@ def enhance_jobs(model, jobs: list[Job], out_dir: Path, *, device="cpu", chunk_s
             done[job.utt_id] = str(job.dst.relative_to(out_dir))
         except (AudioError, RuntimeError, ValueError) as e:
             failures[job.utt_id] = f"{job.src}: {e}"
-    if done:
-        write_table(out_dir / "wav.scp", done)
-    if failures:
-        write_table(out_dir / "failures.txt", {k: v.replace("\n", " ") for k, v in failures.items()})
+    write_results(out_dir, done, failures)
     return failures
 
 

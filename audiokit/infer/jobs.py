@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiokit.audio import AudioError
-from audiokit.datadir import DataDir, DataDirError
+from audiokit.datadir import DataDir, DataDirError, write_table
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg")
 
@@ -51,3 +51,12 @@ def collect_jobs(inputs: list[str], out_dir: Path, exts: tuple[str, ...] = AUDIO
             raise DataDirError(f"two inputs map to the same utterance id {j.utt_id!r}: {seen[j.utt_id]} and {j.src}")
         seen[j.utt_id] = j.src
     return jobs
+
+
+def write_results(out_dir: Path, done: dict[str, str], failures: dict[str, str]) -> None:
+    """``out_dir/wav.scp`` for the successes and ``out_dir/failures.txt`` (one line each) for the rest."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    if done:
+        write_table(Path(out_dir) / "wav.scp", done)
+    if failures:
+        write_table(Path(out_dir) / "failures.txt", {k: v.replace("\n", " ") for k, v in failures.items()})

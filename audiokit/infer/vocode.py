@@ -28,9 +28,9 @@ import torch
 from tqdm import tqdm
 
 from audiokit.audio import AudioError, load, resample, save
-from audiokit.datadir import DataDirError, write_table
+from audiokit.datadir import DataDirError
 from audiokit.frontend.mel import MelSpectrogram
-from audiokit.infer.jobs import AUDIO_EXTS, Job
+from audiokit.infer.jobs import AUDIO_EXTS, Job, write_results
 from audiokit.infer.jobs import collect_jobs as _collect
 from audiokit.vocoder.data import peak_normalise
 
@@ -211,11 +211,7 @@ def vocode_jobs(model, jobs: list[Job], out_dir: Path, *, steps=None, device="cp
                     failures[job.utt_id] = f"{job.src}: {e}"
         bar.update(len(group))
     bar.close()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if done:
-        write_table(out_dir / "wav.scp", done)
-    if failures:
-        write_table(out_dir / "failures.txt", {k: v.replace("\n", " ") for k, v in failures.items()})
+    write_results(out_dir, done, failures)
     return failures
 
 

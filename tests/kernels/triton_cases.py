@@ -1,25 +1,11 @@
 """Triton kernels vs the oracles. Not collected on its own (no test_ prefix): test_triton_interpret.py
 runs it on CPU under TRITON_INTERPRET=1, and on a GPU machine it runs as
 ``python -m pytest tests/kernels/triton_cases.py`` on CUDA with half-precision cases added."""
-import os
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
-if INTERPRET:
-    # Triton 3.6's interpreter calls int() on 1-element arrays for runtime loop bounds, which
-    # NumPy >= 2.3 refuses; index the element instead (interpreter only, no effect on GPU runs).
-    import triton.runtime.interpreter as _interp
-
-    _orig_patch = _interp._patch_lang_tensor
-
-    def _patch_lang_tensor(tensor, scope):
-        _orig_patch(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-    _interp._patch_lang_tensor = _patch_lang_tensor
+from _triton_env import DEVICE, INTERPRET  # noqa: E402,F401  (first: patches the interpreter)
 
 from audiokit.kernels.gla import naive_gla  # noqa: E402
 from audiokit.kernels.gla.triton_chunk import GLAFunction  # noqa: E402
@@ -28,9 +14,6 @@ from audiokit.kernels.linear_attn.triton_chunk import LinearAttentionFunction  #
 
 from _kernel_ref import assert_close, grads  # noqa: E402
 
-DEVICE = "cuda" if torch.cuda.is_available() and not INTERPRET else "cpu"
-if DEVICE == "cpu" and not INTERPRET:
-    pytest.skip("needs CUDA or TRITON_INTERPRET=1", allow_module_level=True)
 DTYPES = [torch.float32] if INTERPRET else [torch.float32, torch.bfloat16, torch.float16]
 TOL = {torch.float32: 1e-4, torch.float16: 5e-3, torch.bfloat16: 3e-2}
 DT_ID = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}

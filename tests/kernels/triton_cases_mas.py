@@ -1,32 +1,15 @@
 """Triton MAS kernel vs the oracle. Not collected on its own (no test_ prefix): test_mas.py runs it
 on CPU under TRITON_INTERPRET=1, and on a GPU machine it runs as
 ``python -m pytest tests/kernels/triton_cases_mas.py`` on CUDA with larger cases added."""
-import os
-
 import pytest
 import torch
 
-INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
-if INTERPRET:
-    # Triton 3.6's interpreter calls int() on 1-element arrays for runtime loop bounds, which
-    # NumPy >= 2.3 refuses; index the element instead (interpreter only, no effect on GPU runs).
-    import triton.runtime.interpreter as _interp
-
-    _orig_patch = _interp._patch_lang_tensor
-
-    def _patch_lang_tensor(tensor, scope):
-        _orig_patch(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-    _interp._patch_lang_tensor = _patch_lang_tensor
+from _triton_env import DEVICE, INTERPRET  # noqa: E402,F401  (first: patches the interpreter)
 
 from audiokit.kernels.mas import monotonic_alignment_search, naive_monotonic_alignment_search  # noqa: E402
 from audiokit.kernels.mas.triton_mas import triton_monotonic_alignment_search  # noqa: E402
 from audiokit.kernels.mas.vectorized import vectorized_monotonic_alignment_search  # noqa: E402
 
-DEVICE = "cuda" if torch.cuda.is_available() and not INTERPRET else "cpu"
-if DEVICE == "cpu" and not INTERPRET:
-    pytest.skip("needs CUDA or TRITON_INTERPRET=1", allow_module_level=True)
 
 CASES = [(1, 1, 1), (3, 5, 9), (4, 17, 40), (2, 31, 33), (3, 1, 12), (2, 40, 70)]
 if not INTERPRET:
