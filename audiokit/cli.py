@@ -15,6 +15,8 @@ SUBCOMMANDS = {
     "score": ("audiokit.metrics.score", "score estimates against references (PESQ, STOI, SI-SDR, ...)"),
     "enhance": ("audiokit.infer.enhance", "enhance noisy files, folders or data directories with a trained model"),
     "vocode": ("audiokit.infer.vocode", "turn mels or recordings (copy-synthesis) into waveforms with a trained vocoder"),
+    "synthesize": ("audiokit.infer.synthesize", "text to speech with a trained acoustic model and vocoder"),
+    "adapt": ("audiokit.tts.adapt", "adapt an autoregressive TTS model to a new voice by tuning its initial states"),
 }
 
 

@@ -24,6 +24,8 @@ MODELS: dict[str, str] = {
     "hifigan": "audiokit.vocoder.hifigan:HiFiGANGenerator",
     "periodwave": "audiokit.vocoder.periodwave:PeriodWave",
     "fastspeech": "audiokit.tts.fastspeech:FastSpeech",
+    "transformer_tts": "audiokit.tts.transformer_tts:TransformerTTS",
+    "lina": "audiokit.tts.lina:LinaTTS",
 }
 
 
