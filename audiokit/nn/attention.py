@@ -12,6 +12,20 @@ is shared, so a model config swaps attention with one string:
   (a forward and a time-reversed pass, summed).
 * ``wersa``: WERSA (Dentamaro 2025): learnable Haar-scale weights times content gates from the
   mean-pooled input, random features with learnable bandwidth. Bidirectional only.
+
+Padded batches: ``forward(x, mask)`` takes a key padding mask [B, N] (True = valid) and returns,
+at every valid position, what the unpadded sequence alone would give, and zeros at padded ones:
+
+* ``softmax``: the mask goes to SDPA as ``attn_mask`` (combined with the causal mask if causal).
+* ``linear`` / ``gla``: padded inputs are zeroed, hence (no qkv bias, silu(0) = 0) their keys
+  and values; they add nothing to the recurrent states (the reversed GLA pass starts on the
+  padding with a zero state, which stays zero), and padding at the end does not move rotary
+  positions: exact in one call.
+* ``wersa``: zeroed padding would leave the Haar-filtered valid positions as they are (the
+  transform works on aligned blocks of 2**levels), but the content gates mean-pool the input and
+  the positive random features give every padded key weight in the normaliser (phi(0) > 0),
+  and the kernel takes no key mask; so a padded batch runs once per sequence on its valid
+  positions (exact, B calls; a key mask in ``kernels/wersa`` would make it one call).
 """
 from __future__ import annotations
 
@@ -51,32 +65,38 @@ class MultiHeadAttention(nn.Module):
         decay: RetNet per-head decay for "linear".
         wersa_levels, wersa_features: Haar levels and random features per head for "wersa".
         gate_rank: rank of the GLA gate projection.
+        head_dim: size of each head (default dim // num_heads); the projections then map dim to
+            num_heads * head_dim and back, as Matcha-TTS's decoder blocks (2 heads of 64 at 256).
     """
 
     def __init__(self, dim: int, num_heads: int, kind: str = "softmax", *, causal: bool = False,
                  rotary: bool = True, decay: bool = True, wersa_levels: int = 3, wersa_features: int = 64,
-                 gate_rank: int = 16, dropout: float = 0.0):
+                 gate_rank: int = 16, dropout: float = 0.0, head_dim: int | None = None):
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
-        if dim % num_heads:
+        if head_dim is None and dim % num_heads:
             raise ValueError(f"dim: expected a multiple of num_heads={num_heads}, got {dim}")
+        if head_dim is not None and (not isinstance(head_dim, int) or head_dim < 1):
+            raise ValueError(f"head_dim: expected a positive int, got {head_dim!r}")
         if kind == "wersa" and causal:
             raise ValueError("kind='wersa': the Haar decomposition mixes neighbouring positions; causal=True is not supported")
-        self.kind, self.causal, self.h, self.d = kind, causal, num_heads, dim // num_heads
+        self.kind, self.causal, self.h = kind, causal, num_heads
+        self.d = head_dim or dim // num_heads
+        inner = num_heads * self.d
         self.use_rotary = rotary and kind in ("softmax", "linear")
         if self.use_rotary and self.d % 2:
             raise ValueError(f"rotary: head size must be even, got {self.d}")
         self.dropout = dropout
-        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
-        self.out = nn.Linear(dim, dim, bias=False)
+        self.qkv = nn.Linear(dim, 3 * inner, bias=False)
+        self.out = nn.Linear(inner, dim, bias=False)
         if kind == "linear":
             self.norm = nn.RMSNorm(self.d)
             g = torch.log(1 - 2.0 ** (-5.0 - torch.arange(num_heads, dtype=torch.float32)))
             self.register_buffer("log_decay", g if decay else None, persistent=False)
         elif kind == "gla":
-            self.gate = nn.Sequential(nn.Linear(dim, gate_rank, bias=False), nn.Linear(gate_rank, dim))
-            self.out_gate = nn.Linear(dim, dim, bias=False)
+            self.gate = nn.Sequential(nn.Linear(dim, gate_rank, bias=False), nn.Linear(gate_rank, inner))
+            self.out_gate = nn.Linear(dim, inner, bias=False)
             self.norm = nn.RMSNorm(self.d)
         elif kind == "wersa":
             self.levels = wersa_levels
@@ -86,13 +106,45 @@ class MultiHeadAttention(nn.Module):
             self.log_bandwidth = nn.Parameter(torch.full((num_heads,), math.log(math.sqrt(self.d))))
             self.register_buffer("omega", torch.randn(num_heads, wersa_features, self.d))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, N, dim], mask [B, N] bool (True = valid; None = all valid) -> [B, N, dim].
+
+        With a mask, valid positions get what the unpadded sequence alone would give and padded
+        positions are zero (see the module docstring for how each kind does it).
+        """
+        B, N, _ = x.shape
+        if mask is not None:
+            if mask.shape != (B, N):
+                raise ValueError(f"mask: expected shape [B, N] = {(B, N)}, got {tuple(mask.shape)}")
+            mask = mask.to(device=x.device, dtype=torch.bool)
+            if bool(mask.all()):
+                mask = None
+            elif not bool(mask.any(1).all()):
+                raise ValueError("mask: every sequence needs at least one valid position")
+        if mask is None:
+            return self._attend(x, None)
+        if self.kind == "wersa":
+            lengths = mask.sum(1).tolist()
+            out = x.new_zeros(x.shape[0], N, self.out.out_features)
+            for b, n in enumerate(lengths):
+                out[b, :n] = self._attend(x[b:b + 1, :n], None)[0]
+            return out
+        m = mask[..., None].to(x.dtype)
+        return self._attend(x * m, mask) * m
+
+    def _attend(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         B, N, _ = x.shape
         q, k, v = self.qkv(x).view(B, N, 3, self.h, self.d).permute(2, 0, 3, 1, 4)   # [B, H, N, d] each
         if self.kind == "softmax":
             if self.use_rotary:
                 q, k = rotary(q), rotary(k)
-            o = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal,
+            attn_mask, causal = None, self.causal
+            if mask is not None:
+                attn_mask = mask[:, None, None, :]
+                if causal:  # SDPA takes one or the other: fold causality into the mask
+                    attn_mask = attn_mask & torch.ones(N, N, dtype=torch.bool, device=x.device).tril()
+                    causal = False
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=causal,
                                                dropout_p=self.dropout if self.training else 0.0)
         elif self.kind == "linear":
             q, k = F.silu(q), F.silu(k)
