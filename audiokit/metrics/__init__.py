@@ -28,6 +28,13 @@ Vocoder metrics (:mod:`audiokit.metrics.vocoder`), run only when asked for by na
 Non-intrusive metrics (:mod:`audiokit.metrics.dnsmos`; no reference; 16 kHz), run when
 asked for by name and by default when no reference is given: ``dnsmos_sig``,
 ``dnsmos_bak``, ``dnsmos_ovrl`` (DNSMOS P.835) and ``dnsmos_p808`` (DNSMOS P.808).
+
+Synthesized-speech metrics, run when asked for by name, on whole utterances (not
+truncated to the shorter signal): ``wer`` and ``cer`` (:mod:`audiokit.metrics.asr`;
+an offline recogniser's transcript of the estimate against REF's ``text``; 16 kHz;
+per utterance plus the pooled corpus rate), ``mcd`` (mel-cepstral distortion after DTW,
+dB) and ``f0_rmse`` (Hz) from WORLD at any rate, and ``spk_sim`` (resemblyzer speaker
+embeddings, cosine; 16 kHz) (:mod:`audiokit.metrics.tts`).
 """
 
 from __future__ import annotations
@@ -55,6 +62,16 @@ class Metric:
         family: metrics with the same family are computed in one call by the runner.
         higher_is_better: direction, for readers of the summary.
         reference_free: computed from the estimate alone (``fn`` ignores ``ref``).
+        needs_text: ``fn`` also takes ``text=``, the utterance's reference transcript
+            (REF's ``text``).
+        truncate: the runner cuts the pair to the shorter signal first; ``False`` for
+            metrics that align or summarise whole utterances themselves (DTW, ASR,
+            embeddings), whose inputs may differ in length.
+        pooled: an error rate; ``fn`` returns ``(errors, reference length)`` and the
+            summary adds the pooled rate (sum of errors / sum of lengths) beside the
+            mean of per-utterance rates.
+        options: keyword options of ``fn`` that the runner forwards when given
+            (``asr`` for ``wer``/``cer``).
     """
 
     name: str
@@ -63,6 +80,10 @@ class Metric:
     family: str | None = None
     higher_is_better: bool = True
     reference_free: bool = False
+    needs_text: bool = False
+    truncate: bool = True
+    pooled: bool = False
+    options: tuple[str, ...] = ()
 
     def rate_for(self, file_sr: int) -> int:
         """The rate to resample a ``file_sr`` signal to before calling :attr:`fn`.
@@ -117,6 +138,22 @@ from audiokit.metrics import dnsmos as _dnsmos  # noqa: E402
 METRICS.update({m.name: m for m in (
     Metric(name, getattr(_dnsmos, name), (16000,), family="dnsmos", reference_free=True)
     for name in ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808")
+)})
+
+
+# Synthesized speech (audiokit.metrics.asr, audiokit.metrics.tts): asked for by name; the
+# recognisers, WORLD and the speaker encoder are imported on first use.
+from audiokit.metrics import asr as _asr  # noqa: E402
+from audiokit.metrics import tts as _tts  # noqa: E402
+
+METRICS.update({m.name: m for m in (
+    Metric("wer", _asr.wer_counts, (16000,), higher_is_better=False, needs_text=True, truncate=False,
+           pooled=True, options=("asr",)),
+    Metric("cer", _asr.cer_counts, (16000,), higher_is_better=False, needs_text=True, truncate=False,
+           pooled=True, options=("asr",)),
+    Metric("mcd", _tts.mcd, None, higher_is_better=False, truncate=False),
+    Metric("f0_rmse", _tts.f0_rmse, None, higher_is_better=False, truncate=False),
+    Metric("spk_sim", _tts.spk_sim, (16000,), truncate=False),
 )})
 
 

