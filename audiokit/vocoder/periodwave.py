@@ -32,6 +32,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from audiokit.frontend.mel import MelSpectrogram
@@ -346,6 +347,15 @@ class PeriodWave(nn.Module):
             if v is not None:
                 setattr(self, k, v)
                 self.hparams[k] = v
+
+    def remove_weight_norm(self) -> "PeriodWave":
+        """Fold the weight-norm reparametrisation into plain weights for inference (otherwise
+        every estimator call recomputes ``g * v / |v|`` for each conv). The state dict then
+        has plain ``weight`` keys: save or fine-tune (Turbo) before calling this."""
+        for m in self.modules():
+            if parametrize.is_parametrized(m, "weight"):
+                parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+        return self
 
     @staticmethod
     def frame_energy(mel: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@
 #   turbo               true: stage 2 fine-tunes PeriodWave-Turbo from stage 1's model
 #   turbo_opts          extra Hydra overrides for the Turbo run
 #   exp_tag             experiment name (exp/<exp_tag>; Turbo goes to exp/<exp_tag>_turbo)
-#   vocode_opts         extra options of audiokit vocode (e.g. "--steps 16 --batch-size 8")
+#   vocode_opts         extra options of recipes/vocoder/infer.py = audiokit vocode (e.g. "--steps 16 --batch-size 8")
 #   metrics             metrics for audiokit score
 : "${exp_tag:=$model}"
 : "${task:=periodwave}"
@@ -59,7 +59,7 @@ if stage 3 "copy-synthesise ${test_sets}"; then
   for sys_dir in $systems; do
     for t in $test_sets; do
       # shellcheck disable=SC2086
-      "$PYTHON" -m audiokit vocode data/$t -o $sys_dir/vocoded/$t --model $sys_dir $vocode_opts
+      "$PYTHON" "$_voc_conf/infer.py" data/$t -o $sys_dir/vocoded/$t --model $sys_dir $vocode_opts
     done
   done
 fi

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Vocoder inference speed: mel of 10 s of audio -> waveform, as "x real time", one table.
+
+    python tools/bench/bench_vocoder.py --device cuda                 # H100: fp32, bf16, bf16 + compile
+    python tools/bench/bench_vocoder.py --device cpu --threads 2      # 2 CPU cores (fp32)
+
+Rows, all with random weights of the published configurations (weights do not change the
+time): audiokit's HiFi-GAN V1, PeriodWave-Turbo-B at 2 and 4 Euler steps, PeriodWave-B at
+16 midpoint steps, and the peers Vocos (mel 24 kHz config: ConvNeXt backbone dim 512 x 8,
+ISTFT head) and BigVGAN-v2 (22 kHz 80-band 256x config, 112M parameters, PyTorch
+anti-aliased activations: its optional CUDA kernel needs nvcc at run time). The peers come
+from the PyPI packages ``vocos`` and ``bigvgan``, imported here only; a peer that does not
+import is skipped with a note. Speed = audio seconds / processing seconds (median of
+``--repeats`` runs after warm-up, GPU synchronised); the ratio column compares each row
+with HiFi-GAN V1 in the same mode. "compile" is ``torch.compile`` of the network (for
+PeriodWave the estimator, called once per ODE step); the mel encoder runs once per
+utterance, not per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+
+def _conf(name):
+    return yaml.safe_load((ROOT / "recipes/vocoder/conf/model" / f"{name}.yaml").read_text())
+
+
+def sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def timed(fn, device, repeats, warmup):
+    for _ in range(warmup):  # cuDNN autotune, allocator, compilation
+        fn()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return times[len(times) // 2]
+
+
+# ---- systems: name -> (build() -> (module, sample_rate, n_mels, hop), run(module, mel), nfe) --------
+def _audiokit(cfg_name):
+    def build():
+        from audiokit.registry import build_model
+
+        m = build_model(_conf(cfg_name))
+        m.remove_weight_norm()
+        s = m.mel_settings
+        return m, s["sample_rate"], s["n_mels"], s["hop_length"]
+    return build
+
+
+def _vocos():
+    from vocos.heads import ISTFTHead
+    from vocos.models import VocosBackbone
+
+    class Vocos(torch.nn.Module):  # charactr/vocos-mel-24khz config.yaml
+        def __init__(self):
+            super().__init__()
+            self.backbone = VocosBackbone(input_channels=100, dim=512, intermediate_dim=1536, num_layers=8)
+            self.head = ISTFTHead(dim=512, n_fft=1024, hop_length=256, padding="same")
+
+        def forward(self, mel):
+            return self.head(self.backbone(mel))
+    return Vocos(), 24000, 100, 256
+
+
+def _bigvgan():
+    from bigvgan.bigvgan import BigVGAN
+    from bigvgan.env import AttrDict
+
+    h = AttrDict(dict(  # nvidia/bigvgan_v2_22khz_80band_256x config.json (generator part)
+        num_mels=80, upsample_rates=[4, 4, 2, 2, 2, 2], upsample_kernel_sizes=[8, 8, 4, 4, 4, 4],
+        upsample_initial_channel=1536, resblock="1", resblock_kernel_sizes=[3, 7, 11],
+        resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]], activation="snakebeta",
+        snake_logscale=True, use_tanh_at_final=False, use_bias_at_final=False))
+    m = BigVGAN(h, use_cuda_kernel=False)
+    m.remove_weight_norm()
+    return m, 22050, 80, 256
+
+
+def _pw_run(steps, method, temperature, freeu):
+    def run(m, mel, gen):
+        return m.generate(mel, steps=steps, method=method, temperature=temperature, freeu=freeu, generator=gen)
+    return run
+
+
+def _plain_run(m, mel, gen):
+    return m(mel)
+
+
+# (row name, build key, run, network evaluations)
+ROWS = [
+    ("HiFi-GAN V1", "hifigan_v1", _plain_run, 1),
+    ("PeriodWave-Turbo-B, 2 Euler steps", "periodwave_b", _pw_run(2, "euler", 1.0, False), 2),
+    ("PeriodWave-Turbo-B, 4 Euler steps", "periodwave_b", _pw_run(4, "euler", 1.0, False), 4),
+    ("PeriodWave-B, 16 midpoint steps", "periodwave_b", _pw_run(16, "midpoint", 0.667, True), 32),
+    ("Vocos (mel 24 kHz)", "vocos", _plain_run, 1),
+    ("BigVGAN-v2 22 kHz 80-band", "bigvgan", _plain_run, 1),
+]
+BUILDERS = {"hifigan_v1": _audiokit("hifigan_v1"), "periodwave_b": _audiokit("periodwave_b"),
+            "vocos": _vocos, "bigvgan": _bigvgan}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--repeats", type=int, default=None, help="timed runs (default: 10 on GPU, 3 on CPU)")
+    p.add_argument("--modes", default=None,
+                   help="comma list of fp32,bf16,bf16-compile,fp32-compile (default: GPU fp32,bf16,bf16-compile; CPU fp32)")
+    p.add_argument("--only", default=None, help="comma list of row-name substrings to run (case-insensitive)")
+    p.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    dev = a.device
+    cuda = dev.startswith("cuda")
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    modes = (a.modes or ("fp32,bf16,bf16-compile" if cuda else "fp32")).split(",")
+    repeats = a.repeats or (10 if cuda else 3)
+    hw = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
+    print(f"# vocoder speed, {a.seconds:g} s of audio, batch 1, on {hw}, torch {torch.__version__}", flush=True)
+    rows = [r for r in ROWS if not a.only or any(s.lower() in r[0].lower() for s in a.only.split(","))]
+    results, notes, models = [], [], {}
+    for name, key, run, nfe in rows:
+        if key not in models:
+            try:
+                models[key] = BUILDERS[key]()
+            except Exception as e:  # a peer package missing or broken: skip it, say why
+                models[key] = e
+        built = models[key]
+        if isinstance(built, Exception):
+            notes.append(f"{name}: skipped ({type(built).__name__}: {built})")
+            print(f"  {name}: skipped ({built})", flush=True)
+            continue
+        model, sr, n_mels, hop = built
+        model = model.to(dev).eval()
+        frames = math.ceil(a.seconds * sr / hop)
+        g = torch.Generator(device="cpu").manual_seed(0)
+        mel = (torch.randn(1, n_mels, frames, generator=g) - 5.0).to(dev)  # log-mel-like level
+        params = sum(q.numel() for q in model.parameters()) / 1e6
+        for mode in modes:
+            dtype = torch.bfloat16 if mode.startswith("bf16") else None
+            net = model
+            if mode.endswith("compile"):
+                net = _compiled(key, model)
+            gen = torch.Generator(device=dev).manual_seed(0)
+
+            def fn():
+                with torch.inference_mode(), torch.autocast(dev.split(":")[0], dtype=dtype, enabled=dtype is not None):
+                    return run(net, mel, gen)
+            try:
+                t0 = time.perf_counter()
+                sec = timed(fn, dev, repeats, warmup=2 if cuda else 1)
+                setup = time.perf_counter() - t0 - sec * repeats
+            except Exception as e:  # e.g. compile unsupported here: report, go on
+                notes.append(f"{name} [{mode}]: failed ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+                print(f"  {name} [{mode}]: failed ({e})", flush=True)
+                continue
+            xrt = a.seconds / sec
+            results.append(dict(name=name, mode=mode, params=params, nfe=nfe, ms=sec * 1e3, xrt=xrt))
+            print(f"  {name} [{mode}]: {sec * 1e3:.1f} ms, {xrt:.1f}x real time (warm-up {setup:.1f} s)", flush=True)
+            if a.out:  # rewritten after every row: a run cut short keeps what it measured
+                a.out.write_text(render(results, notes, hw, a.seconds) + "\n")
+    table = render(results, notes, hw, a.seconds)
+    print("\n" + table)
+    if a.out:
+        a.out.write_text(table + "\n")
+    return 0
+
+
+_COMPILED: dict = {}
+
+
+def _compiled(key, model):
+    if key not in _COMPILED:
+        if key == "periodwave_b":
+            # The per-step estimator only (encode() runs once per utterance), on a shallow
+            # copy sharing the weights so the eager rows keep the eager estimator.
+            import copy
+
+            m = copy.copy(model)
+            m.vector_field = torch.compile(model.vector_field, dynamic=False)
+            _COMPILED[key] = m
+        else:
+            _COMPILED[key] = torch.compile(model, dynamic=False)
+    return _COMPILED[key]
+
+
+def render(results, notes, hw, seconds):
+    base = {r["mode"]: r["xrt"] for r in results if r["name"] == "HiFi-GAN V1"}
+    lines = [f"Vocoder speed on {hw}: {seconds:g} s of audio, batch 1 (x real time = audio s / compute s).", "",
+             "| vocoder | params (M) | network evals | mode | ms | x real time | vs HiFi-GAN V1 |",
+             "| --- | ---: | ---: | --- | ---: | ---: | ---: |"]
+    for r in results:
+        ratio = f"{r['xrt'] / base[r['mode']]:.2f}" if r["mode"] in base else "-"
+        lines.append(f"| {r['name']} | {r['params']:.1f} | {r['nfe']} | {r['mode']} | {r['ms']:.1f} | "
+                     f"{r['xrt']:.1f} | {ratio} |")
+    for n in notes:
+        lines.append(f"\nNote: {n}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
