@@ -196,3 +196,14 @@ def test_sinusoids_match_formula():
     assert pe[3, 4].item() == pytest.approx(math.sin(pos / 10000 ** (4 / 8)), abs=1e-6)
     assert pe[3, 5].item() == pytest.approx(math.cos(pos / 10000 ** (4 / 8)), abs=1e-6)
     assert F.cosine_similarity(pe[0], sinusoids(4, 8)[3], 0) > 0.999
+
+
+def test_padded_text_is_ignored():
+    """A padded batch item decodes as it does alone (masked pre-net convs and attention)."""
+    torch.manual_seed(2)
+    m = TransformerTTS(vocab_size=20, **CONFIGS["tiny"]).eval()
+    m.head.prenet.always_dropout = False
+    tokens, tl, _, _ = _batch()
+    frames, _, _ = m.generate(tokens, tl, max_frames=12, use_stop=False)
+    alone, _, _ = m.generate(tokens[1:, :5], tl[1:], max_frames=12, use_stop=False)
+    torch.testing.assert_close(frames[1:], alone, rtol=1e-5, atol=1e-5)
