@@ -2,8 +2,8 @@
 
 Lina-Speech (Lemerle et al. 2024, arXiv 2410.23320) replaces the self-attention of a codec
 language model with gated linear attention (GLA; Yang et al. 2024), so generation carries a
-fixed-size recurrent state instead of a growing key/value cache. The wiring follows the paper
-(Sec. 3) and its public code (the ``AttentiveGLA`` model with "blind" cross-attention):
+fixed-size recurrent state instead of a growing key/value cache. The wiring follows the paper's
+model description and its public code (the ``AttentiveGLA`` model with "blind" cross-attention):
 
 * **text encoder**, non-causal: embedding, then pre-norm blocks of rotary softmax
   self-attention and a SwiGLU feed-forward;
@@ -14,7 +14,9 @@ fixed-size recurrent state instead of a growing key/value cache. The wiring foll
   block runs over those position read-outs along the audio frames (so the read position can
   only move as a learned recurrence allows), and a second attention with those states as
   queries and the positional embeddings as keys reads the *text values*; the result is added
-  to the residual stream;
+  to the residual stream. Positions are sinusoidal (unbounded text length) or, as the paper's
+  released model, convolutional: a learned table smoothed by a depthwise convolution of
+  kernel 31 (``pos_type="conv"``, at most ``max_text_len`` tokens);
 * **GLA block**: x + GLA(LN(x)), then x + SwiGLU(LN(x)). The GLA layer (GLA paper Sec. 4.4,
   as in flash-linear-attention's layer): q, k (width d expand_k), v and output gate (d
   expand_v) projections, optional causal short convolution (kernel 4, SiLU) on q, k, v, a
@@ -31,7 +33,7 @@ Generation (:meth:`~audiokit.tts.autoregressive.AutoregressiveTTS.generate`): th
 every further frame is one :func:`~audiokit.kernels.gla.gla_step` per layer carrying that
 state, so time and memory per frame do not grow with the output.
 
-**Initial-state tuning** (Lina-Speech Sec. 3.3, after RWKV's state tuning): every weight
+**Initial-state tuning** (Lina-Speech's IST, after RWKV's state tuning): every weight
 frozen, each GLA layer of the two audio stacks starts from a learned state
 S0 = 0.02 sum_r k_r (x) v_r (rank 1 by default) instead of zeros; see
 :class:`InitialState` and :mod:`audiokit.tts.adapt`.
@@ -53,8 +55,10 @@ from audiokit.tts.transformer_tts import sinusoids
 CONFIGS: dict[str, dict] = {
     # The public code's LibriLight configuration (d 1024, 6 + 6 GLA layers, 4 heads, 9-layer text
     # encoder, blind cross-attention with 512-wide positions; about 230M parameters with the codec
-    # embeddings and logits, which the mel head replaces).
-    "paper": dict(d_model=1024, heads=4, layers=6, text_layers=9, text_heads=4, d_pos=512),
+    # embeddings and logits, which the mel head replaces), with the released checkpoint's
+    # convolutional positions and short convolutions.
+    "paper": dict(d_model=1024, heads=4, layers=6, text_layers=9, text_heads=4, d_pos=512, pos_type="conv",
+                  short_conv=True),
     # The public code's LJSpeech sizes (d 256, 3 + 3 layers, 4-layer text encoder).
     "ljspeech": dict(d_model=256, heads=4, layers=3, text_layers=4, text_heads=4, d_pos=256),
     "tiny": dict(d_model=32, heads=2, layers=1, text_layers=1, text_heads=2, d_pos=16, gate_rank=4,
@@ -196,15 +200,33 @@ class TextBlock(nn.Module):
         return x + self.drop(self.ff(self.n2(x)))
 
 
+class ConvPositions(nn.Module):
+    """Positions 0..T-1 -> [T, d]: a learned table smoothed by a depthwise convolution (kernel 31)."""
+
+    def __init__(self, d: int, max_len: int, kernel: int = 31):
+        super().__init__()
+        self.table = nn.Embedding(max_len, d)
+        self.conv = nn.Conv1d(d, d, kernel, groups=d, padding=kernel // 2)
+
+    def forward(self, T: int, device):
+        if T > self.table.num_embeddings:
+            raise ValueError(f"LinaTTS: {T} text tokens exceed max_text_len={self.table.num_embeddings} "
+                             "of the convolutional positions (use pos_type='sinusoidal' for unbounded text)")
+        return self.conv(self.table(torch.arange(T, device=device)).T[None])[0].T
+
+
 class PositionalCrossAttention(nn.Module):
     """Lina's position-aware ("blind") cross-attention. y [B, N, d] audio states, text c [B, T, d]:
 
     p = softmax(LN(W_q y) LN(W_k c)^T / sqrt d) P,   p' = GLABlock(p) (recurrent over frames),
-    out = softmax(p' P^T / sqrt d_pos) LN(W_v c),    P = sinusoidal embeddings of text positions.
+    out = softmax(p' P^T / sqrt d_pos) LN(W_v c),    P = embeddings of the text positions.
     """
 
-    def __init__(self, d, d_pos, heads, dropout=0.0, attn_dropout=0.0, **gla):
+    def __init__(self, d, d_pos, heads, dropout=0.0, attn_dropout=0.0, pos_type="sinusoidal", max_text_len=2048, **gla):
         super().__init__()
+        if pos_type not in ("sinusoidal", "conv"):
+            raise ValueError(f"LinaTTS: pos_type must be 'sinusoidal' or 'conv', got {pos_type!r}")
+        self.conv_pos = ConvPositions(d_pos, max_text_len) if pos_type == "conv" else None
         self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
         self.ln_q, self.ln_k, self.ln_v = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
         self.pos_net = GLABlock(d_pos, heads, dropout, **gla)
@@ -212,7 +234,9 @@ class PositionalCrossAttention(nn.Module):
 
     def memory(self, c, mask):
         """Text-side tensors, computed once per utterance."""
-        pos = sinusoids(c.shape[1], self.d_pos, device=c.device).to(c.dtype).expand(c.shape[0], -1, -1)
+        T = c.shape[1]
+        pos = self.conv_pos(T, c.device) if self.conv_pos is not None else sinusoids(T, self.d_pos, device=c.device)
+        pos = pos.to(c.dtype).expand(c.shape[0], -1, -1)
         return {"k": self.ln_k(self.k(c)), "v": self.ln_v(self.v(c)), "pos": pos, "mask": mask[:, None, :]}
 
     def _attend(self, q, k, v, mask):
@@ -256,6 +280,7 @@ class LinaTTS(AutoregressiveTTS):
         text_layers, text_heads, text_attention: text encoder ("softmax" as Lina; any kind of
             :class:`~audiokit.nn.attention.MultiHeadAttention`).
         d_pos: width of the cross-attention's positional embeddings and its GLA block.
+        pos_type, max_text_len: "sinusoidal" positions, or "conv" (learned, at most max_text_len tokens).
         dropout, attn_dropout: residual-branch and cross-attention dropout.
         prenet_hidden, prenet_dropout, prenet_always_dropout, postnet_channels, postnet_layers,
         reduction, mel_loss, stop_pos_weight: the mel head.
@@ -267,7 +292,7 @@ class LinaTTS(AutoregressiveTTS):
                  mel_preset: str | None = "ljspeech_22k", d_model: int = 256, heads: int = 4, layers: int = 3,
                  expand_k: float = 1.0, expand_v: float = 2.0, gate_rank: int = 16, short_conv: bool = False,
                  conv_size: int = 4, text_layers: int = 4, text_heads: int = 4, text_attention: str = "softmax",
-                 d_pos: int = 256, dropout: float = 0.1, attn_dropout: float = 0.1, prenet_hidden: int = 256,
+                 d_pos: int = 256, pos_type: str = "sinusoidal", max_text_len: int = 2048, dropout: float = 0.1, attn_dropout: float = 0.1, prenet_hidden: int = 256,
                  prenet_dropout: float = 0.5, prenet_always_dropout: bool = True, postnet_channels: int = 512,
                  postnet_layers: int = 5, reduction: int = 1, mel_loss: str = "l1", stop_pos_weight: float = 5.0,
                  mel_mean: float = 0.0, mel_std: float = 1.0):
@@ -279,7 +304,7 @@ class LinaTTS(AutoregressiveTTS):
         self.text = nn.ModuleList(TextBlock(d_model, text_heads, text_attention, dropout) for _ in range(text_layers))
         self.text_norm = nn.LayerNorm(d_model)
         self.enc = nn.ModuleList(GLABlock(d_model, heads, dropout, **gla) for _ in range(layers))
-        self.cross = PositionalCrossAttention(d_model, d_pos, heads, dropout, attn_dropout, **gla)
+        self.cross = PositionalCrossAttention(d_model, d_pos, heads, dropout, attn_dropout, pos_type, max_text_len, **gla)
         self.dec = nn.ModuleList(GLABlock(d_model, heads, dropout, **gla) for _ in range(layers))
         self.head = MelHead(d_model, n_mels, reduction, prenet_hidden, prenet_dropout, prenet_always_dropout,
                             postnet_channels, postnet_layers, mel_loss=mel_loss, stop_pos_weight=stop_pos_weight)

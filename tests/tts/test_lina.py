@@ -27,17 +27,19 @@ def _batch(B=2, T=7, F_=23, vocab=20, seed=0):
     return tokens, tl, mel, ml
 
 
-def _expected_params(vocab, d, heads, layers, text_layers, d_pos, rank=16, n_mels=80, post=512, pre=256):
+def _expected_params(vocab, d, heads, layers, text_layers, d_pos, rank=16, n_mels=80, post=512, pre=256,
+                     short_conv=4, max_text_len=2048):
     lin = lambda i, o, b=True: i * o + (o if b else 0)                 # noqa: E731
     conv = lambda i, o, k: i * o * k + o                               # noqa: E731
     swiglu = lambda w: lin(w, 2 * (w * 4 // 3)) + lin(w * 4 // 3, w)   # noqa: E731
 
-    def gla_block(w):   # expand_k 1, expand_v 2, no short conv
+    def gla_block(w):   # expand_k 1, expand_v 2, depthwise short convs on q, k, v without bias
         gla = 2 * w * w + 2 * (w * 2 * w) + w * rank + lin(rank, w) + 2 * w * w + 2 * w // heads
+        gla += short_conv * (w + w + 2 * w)
         return 2 * 2 * w + gla + swiglu(w)
 
     text = text_layers * (2 * 2 * d + 4 * d * d + swiglu(d)) + 2 * d
-    cross = 3 * lin(d, d) + 3 * 2 * d + gla_block(d_pos)
+    cross = 3 * lin(d, d) + 3 * 2 * d + gla_block(d_pos) + max_text_len * d_pos + d_pos * 31 + d_pos
     head = (lin(n_mels, pre) + lin(pre, pre) + lin(pre, d) + lin(d, n_mels) + lin(d, 1)
             + conv(n_mels, post, 5) + 3 * conv(post, post, 5) + conv(post, n_mels, 5) + 2 * (4 * post + n_mels))
     return vocab * d + text + 2 * layers * gla_block(d) + cross + head
@@ -76,12 +78,13 @@ def test_gla_layer_matches_naive_loop():
     torch.testing.assert_close(state["S"].double(), S, rtol=1e-9, atol=1e-10)
 
 
-@pytest.mark.parametrize("short_conv,r", [(False, 1), (True, 1), (True, 2)], ids=["plain", "shortconv", "shortconv-r2"])
-def test_recurrent_generation_equals_parallel_form(short_conv, r):
+@pytest.mark.parametrize("short_conv,r,pos", [(False, 1, "sinusoidal"), (True, 1, "sinusoidal"), (True, 2, "conv")],
+                         ids=["plain", "shortconv", "shortconv-r2-convpos"])
+def test_recurrent_generation_equals_parallel_form(short_conv, r, pos):
     """Frames from prefill + gla_step recurrence == one teacher-forced chunked pass over them
     (70 frames crosses the op's 64-frame chunk)."""
     torch.manual_seed(1)
-    m = LinaTTS(vocab_size=20, **CONFIGS["tiny"], short_conv=short_conv, reduction=r).eval()
+    m = LinaTTS(vocab_size=20, **CONFIGS["tiny"], short_conv=short_conv, reduction=r, pos_type=pos).eval()
     m.head.prenet.always_dropout = False
     tokens, tl, _, _ = _batch()
     frames, _, probs = m.generate(tokens, tl, max_frames=70, use_stop=False)
