@@ -25,8 +25,11 @@ generator seeded with ``(seed, set, index)``, and eSpeak's internal state is mad
 reproducible by fixed shards in fresh processes (see :func:`generate`), so the bytes are
 identical between runs and between ``--jobs`` settings.
 
+With ``--voice VOICE`` (e.g. ``en-us+m1``) every split is spoken by that one eSpeak voice,
+speaker ``spk00``: a single-speaker corpus for TTS (sentences still disjoint between splits).
+
 Usage: python tools/make_mini_corpus.py OUT_DIR [--sample-rate 16000] [--seed 0]
-       [--n-train 600] [--n-dev 50] [--n-test 50] [--jobs 2]
+       [--n-train 600] [--n-dev 50] [--n-test 50] [--jobs 2] [--voice VOICE]
 """
 
 from __future__ import annotations
@@ -225,12 +228,13 @@ def _split_sentences(sentences: list[str], seed: int) -> dict[str, list[str]]:
             "train": pick(order[n_dev + n_test:])}
 
 
-def _tasks(out_dir: Path, counts: dict[str, int], sample_rate: int, seed: int, snr_range, min_dur, max_dur) -> list:
+def _tasks(out_dir: Path, counts: dict[str, int], sample_rate: int, seed: int, snr_range, min_dur, max_dur,
+           voice: str | None = None) -> list:
     all_sentences = [s.strip() for s in SENTENCES.read_text(encoding="utf-8").splitlines() if s.strip()]
     pools = _split_sentences(all_sentences, seed)
     tasks = []
     for split, n in counts.items():
-        spks = SPEAKERS[split]
+        spks = [("spk00", voice, 50)] if voice else SPEAKERS[split]
         for i in range(n):
             spk, voice, pitch = spks[i % len(spks)]
             tasks.append((split, i, spk, voice, pitch, str(out_dir), sample_rate, seed, pools[split], all_sentences,
@@ -251,7 +255,7 @@ def _run_shard(shard: int, tasks: list, rows_path: Path) -> None:
 
 def generate(out_dir: str | os.PathLike, *, sample_rate: int = 16000, seed: int = 0, n_train: int = 600,
              n_dev: int = 50, n_test: int = 50, jobs: int = 2, snr_range: tuple[float, float] = (-5.0, 15.0),
-             min_dur: float = 1.5, max_dur: float = 4.0, progress: bool = True) -> dict:
+             min_dur: float = 1.5, max_dur: float = 4.0, progress: bool = True, voice: str | None = None) -> dict:
     """Write the corpus under ``out_dir``; return ``{set: number of utterances}``.
 
     libespeak-ng keeps state between calls in function-level statics (pitch-flutter
@@ -272,11 +276,12 @@ def generate(out_dir: str | os.PathLike, *, sample_rate: int = 16000, seed: int 
             raise ValueError(f"--n-{name} must be >= 0, got {n}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = _tasks(out, counts, sample_rate, seed, snr_range, min_dur, max_dur)
+    tasks = _tasks(out, counts, sample_rate, seed, snr_range, min_dur, max_dur, voice)
     work = Path(tempfile.mkdtemp(prefix=".shards.", dir=out))
     try:
         rows = _run_shards(out, work, counts, dict(sample_rate=sample_rate, seed=seed, snr_range=snr_range,
-                                                   min_dur=min_dur, max_dur=max_dur), len(tasks), jobs, progress)
+                                                   min_dur=min_dur, max_dur=max_dur, voice=voice),
+                           len(tasks), jobs, progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     rows.sort(key=lambda r: (SPLIT_INDEX[r["split"]], r["index"]))
@@ -317,6 +322,8 @@ def _run_shards(out: Path, work: Path, counts: dict, opts: dict, n_tasks: int, j
                    "--n-train", str(counts["train"]), "--n-dev", str(counts["dev"]), "--n-test", str(counts["test"]),
                    "--snr-range", *(str(v) for v in opts["snr_range"]),
                    "--min-dur", str(opts["min_dur"]), "--max-dur", str(opts["max_dur"])]
+            if opts.get("voice"):
+                cmd += ["--voice", opts["voice"]]
             running[k] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
         time.sleep(0.2)
         for k, (proc, log) in list(running.items()):
@@ -351,20 +358,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-dur", type=float, default=4.0)
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                    help="worker processes at a time (the output does not depend on it)")
+    p.add_argument("--voice", default=None,
+                   help="one eSpeak voice (e.g. en-us+m1) for every split: a single-speaker corpus (TTS)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--_shard", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--_work", type=Path, default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a._shard is not None:  # internal: one worker process
         counts = {"train": a.n_train, "dev": a.n_dev, "test": a.n_test}
-        tasks = _tasks(a.out_dir, counts, a.sample_rate, a.seed, tuple(a.snr_range), a.min_dur, a.max_dur)
+        tasks = _tasks(a.out_dir, counts, a.sample_rate, a.seed, tuple(a.snr_range), a.min_dur, a.max_dur, a.voice)
         _run_shard(a._shard, tasks, a._work / f"shard{a._shard}.json")
         return 0
     t0 = time.time()
     try:
         n = generate(a.out_dir, sample_rate=a.sample_rate, seed=a.seed, n_train=a.n_train, n_dev=a.n_dev,
                      n_test=a.n_test, jobs=a.jobs, snr_range=tuple(a.snr_range), min_dur=a.min_dur,
-                     max_dur=a.max_dur, progress=not a.quiet)
+                     max_dur=a.max_dur, progress=not a.quiet, voice=a.voice)
     except ValueError as e:
         p.error(str(e))
     print(f"wrote {n} utterances to {a.out_dir} in {time.time() - t0:.1f} s", file=sys.stderr)
