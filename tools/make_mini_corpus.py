@@ -229,12 +229,12 @@ def _split_sentences(sentences: list[str], seed: int) -> dict[str, list[str]]:
 
 
 def _tasks(out_dir: Path, counts: dict[str, int], sample_rate: int, seed: int, snr_range, min_dur, max_dur,
-           voice: str | None = None) -> list:
+           single_voice: str | None = None) -> list:
     all_sentences = [s.strip() for s in SENTENCES.read_text(encoding="utf-8").splitlines() if s.strip()]
     pools = _split_sentences(all_sentences, seed)
     tasks = []
     for split, n in counts.items():
-        spks = [("spk00", voice, 50)] if voice else SPEAKERS[split]
+        spks = [("spk00", single_voice, 50)] if single_voice else SPEAKERS[split]
         for i in range(n):
             spk, voice, pitch = spks[i % len(spks)]
             tasks.append((split, i, spk, voice, pitch, str(out_dir), sample_rate, seed, pools[split], all_sentences,
