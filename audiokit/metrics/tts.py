@@ -22,8 +22,10 @@ best fits the warping to the mel scale at the signal's rate (:func:`mcep_alpha`;
 assessment", 1993; the form of Kominek, Schultz & Black, SLTU 2008, with c0 excluded):
 per frame pair ``(10 / ln 10) * sqrt(2 * sum_{d=1..24} (c_d - c'_d)^2)`` dB, averaged
 over the frame pairs of the DTW path that minimises the summed Euclidean distance of
-c1..c24 (steps (1,1), (1,0), (0,1), unit weights). All frames count, silence included,
-as in ESPnet's evaluation; a long leading silence in one signal raises the score.
+c1..c24 (steps (1,1), (1,0), (0,1), unit weights). All frames count, silence included
+(no trimming): a long leading silence in one signal raises the score. For scale, on
+the first 25 LJSpeech clips WORLD analysis-synthesis scores 3.2 dB, F0 RMSE 7.2 Hz and
+spk_sim 0.91 against the recordings.
 
 **F0 RMSE** in Hz over the pairs of that same DTW path where both frames are voiced
 (F0 > 0): ``sqrt(mean((f0_ref - f0_est)^2))``.
@@ -34,7 +36,8 @@ verification", ICASSP 2018) that the ``resemblyzer`` package ships with its weig
 (Apache-2.0; 16 kHz; its own volume normalisation and webrtcvad silence trimming first).
 Computed per pair, between each estimate and the recording of the same utterance id (not
 against a centroid of the reference speaker's recordings): 1 for identical signals,
-about 0.8-0.9 for two recordings of one speaker.
+about 0.8 for two LJSpeech recordings of different sentences, below 0.6 against
+another speaker.
 """
 
 from __future__ import annotations
