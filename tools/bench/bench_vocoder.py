@@ -78,7 +78,9 @@ def _vocos():
             self.head = ISTFTHead(dim=512, n_fft=1024, hop_length=256, padding="same")
 
         def forward(self, mel):
-            return self.head(self.backbone(mel))
+            x = self.backbone(mel)
+            with torch.autocast(mel.device.type, enabled=False):  # iSTFT in fp32 (no bf16 complex)
+                return self.head(x.float())
     return Vocos(), 24000, 100, 256
 
 
