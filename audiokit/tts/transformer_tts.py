@@ -23,8 +23,8 @@ source-attention heads of the last ``guided_attn_layers`` decoder layers; a redu
 ``noam``); and stopping at probability 0.5 or a maximum length ratio (:meth:`generate`).
 
 Incremental decoding keeps, per decoder layer, the self-attention keys and values of every
-frame so far (a cache that grows by 2 x layers x d floats per step) and the source-attention
-keys and values of the text (computed once).
+frame so far (a cache that grows by 2 x layers x d floats per frame, in buffers that double
+when full) and the source-attention keys and values of the text (computed once).
 """
 from __future__ import annotations
 
@@ -246,12 +246,24 @@ class TransformerTTS(AutoregressiveTTS):
 
     def prefill(self, memory, mask, x):
         h, _, caches = self._run(memory, mask, x, False)
-        return h, {"layers": caches, "mask": mask[:, None, :]}
+        n = x.shape[1]
+        layers = []
+        for (k, v), src_kv in caches:
+            # Self-attention keys/values in buffers that double when full: appending a frame
+            # writes one slot instead of copying the whole cache (which also fragments the heap).
+            buf = k.new_zeros(2, *k.shape[:2], max(64, 2 * n), k.shape[-1])
+            buf[0, :, :, :n], buf[1, :, :, :n] = k, v
+            layers.append({"kv": buf, "src": src_kv})
+        return h, {"layers": layers, "n": n, "mask": mask[:, None, :]}
 
     def step(self, cache, x, t):
         x = self.dec_pos(x, offset=t)
-        for layer, kvs in zip(self.decoder, cache["layers"]):
+        n = cache["n"]
+        for layer, c in zip(self.decoder, cache["layers"]):
+            if n == c["kv"].shape[3]:
+                c["kv"] = torch.cat([c["kv"], torch.zeros_like(c["kv"])], 3)
             k, v = layer.self_attn.kv(x)
-            kvs[0] = (torch.cat([kvs[0][0], k], 2), torch.cat([kvs[0][1], v], 2))
-            x, _ = layer(x, kvs[0], None, kvs[1], cache["mask"])
+            c["kv"][0, :, :, n], c["kv"][1, :, :, n] = k[:, :, 0], v[:, :, 0]
+            x, _ = layer(x, (c["kv"][0, :, :, : n + 1], c["kv"][1, :, :, : n + 1]), None, c["src"], cache["mask"])
+        cache["n"] = n + 1
         return x, cache
