@@ -220,3 +220,77 @@ def test_trains_through_enhancement_task():
                  "blocks.0.freq_mamba.fwd_norm.weight", "blocks.0.freq_proj.weight"):
         assert name in moved
     assert logs[1]["g_loss"] < logs[0]["g_loss"], logs   # same batch twice: the step helped
+
+
+# --- long recordings: the tiled one-pass forward, and streaming of the causal backbone ---
+
+def test_tiled_forward_equals_plain_forward():
+    """Exact tiling: time tiles with a halo + global InstanceNorm statistics, backbone rows in groups.
+    Oracle: MP-SENet's plain forward on the same weights (float64, so only rounding differs)."""
+    torch.manual_seed(0)
+    model = MambAttention(**TINY, time_attention="linear").double().eval()
+    model.max_elements = 6000          # several row groups in both passes
+    mag, pha, _ = mag_pha_stft(torch.randn(2, 100 * 40, dtype=torch.float64))
+    with torch.no_grad():
+        ref = MPSENet.forward(model, mag, pha)
+        model.tile_frames = 11         # 4 tiles (41 frames), each widened by the encoder's halo of 3
+        out = model(mag, pha)          # no grad and T > tile_frames: the tiled path
+    torch.testing.assert_close(out[0], ref[0], rtol=0, atol=1e-10)
+    torch.testing.assert_close(out[1], ref[1], rtol=0, atol=1e-5)     # atan2 runs in float32
+    torch.testing.assert_close(out[2], ref[2], rtol=0, atol=1e-5)
+
+
+def test_tiled_forward_is_not_used_with_gradients():
+    torch.manual_seed(0)
+    model = MambAttention(**TINY)
+    model.tile_frames = 5
+    mag, pha, _ = mag_pha_stft(torch.randn(1, 1601))
+    model(mag, pha)[0].sum().backward()              # plain path: differentiable
+    assert model.encoder.conv_in[0].weight.grad is not None
+
+
+def test_causal_linear_attention_state_matches_the_attention_module():
+    """The stateful time pass is MultiHeadAttention's causal linear branch with the state exposed."""
+    torch.manual_seed(0)
+    block = MambAttentionBlock(8, 2, d_state=4, expand=2, time_attention="linear", causal=True).double()
+    att = block.attention
+    assert att.attn.causal and not att.attn.use_rotary
+    x = torch.randn(3, 20, 8, dtype=torch.float64)
+    y, _ = att(x, "time", return_state=True)
+    torch.testing.assert_close(y, att.attn(att.norm(x)))
+
+
+@pytest.mark.parametrize("cuts", [(7, 8, 30), (1, 2, 3, 49)], ids=["uneven", "single-frames"])
+def test_causal_backbone_streams_exactly(cuts):
+    """Chunk by chunk with the carried linear-attention and Mamba conv/SSM states equals one pass."""
+    torch.manual_seed(0)
+    model = MambAttention(**TINY, time_attention="linear", causal=True).double().eval()
+    x = torch.randn(2, 8, 50, 13, dtype=torch.float64)
+    with torch.no_grad():
+        full = model.backbone(x)
+        outs, states = [], None
+        for a, b in zip((0, *cuts), (*cuts, 50)):
+            y, states = model.backbone(x[:, :, a:b], states, return_state=True)
+            outs.append(y)
+        # causal: changing the future leaves the past alone
+        x2 = x.clone()
+        x2[:, :, 30:] += 1
+        past = model.backbone(x2)[:, :, :30]
+    torch.testing.assert_close(torch.cat(outs, 2), full, rtol=0, atol=1e-12)
+    assert torch.equal(past, full[:, :, :30])
+    assert len(states) == 1 and states[0].attn.shape == (2 * 13, 2, 4, 4)
+    assert states[0].mamba.ssm.shape == (2 * 13, 16, 4)
+
+
+def test_bidirectional_backbone_refuses_state():
+    model = MambAttention(**TINY, time_attention="linear")
+    with pytest.raises(ValueError, match="causal=True"):
+        model.backbone(torch.randn(1, 8, 5, 13), return_state=True)
+    with pytest.raises(ValueError, match="causal=True needs"):
+        MambAttention(**TINY, causal=True)
+
+
+def test_linear_in_time_flag():
+    assert not MambAttention(**TINY).linear_in_time
+    assert MambAttention(**TINY, time_attention="linear").linear_in_time
+    assert not getattr(MPSENet(dense_channel=8, num_tsblocks=1), "linear_in_time", False)
