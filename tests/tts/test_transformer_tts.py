@@ -90,13 +90,13 @@ def test_cached_generation_equals_teacher_forced_recomputation(r):
     m = TransformerTTS(vocab_size=20, **CONFIGS["tiny"], reduction=r).eval()
     m.head.prenet.always_dropout = False          # deterministic pre-net for the comparison
     tokens, tl, _, _ = _batch()
-    frames, lengths, probs = m.generate(tokens, tl, max_frames=140, use_stop=False)   # cache regrows at 64
+    frames, lengths, probs = m.generate(tokens, tl, max_frames=140, max_len_ratio=50, use_stop=False)
     assert frames.shape == (2, 80, 140) and lengths.tolist() == [140, 140]
     ref, stop = m.teacher_forced(tokens, frames, tl)
     torch.testing.assert_close(frames, ref, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(probs, torch.sigmoid(stop), rtol=1e-5, atol=1e-6)
     # A prompt is prefilled in one pass; the continuation is the same frames.
-    cont, _, _ = m.generate(tokens, tl, prompt=frames[:, :, :8], max_frames=132, use_stop=False)
+    cont, _, _ = m.generate(tokens, tl, prompt=frames[:, :, :8], max_frames=132, max_len_ratio=50, use_stop=False)
     torch.testing.assert_close(cont, frames[:, :, 8:], rtol=1e-5, atol=1e-5)
 
 
