@@ -196,8 +196,8 @@ def test_save_load_round_trip(tmp_path):
 def test_sinusoids_match_formula():
     pe = sinusoids(5, 8, offset=3)
     pos, i = 6, 2                                   # row 3 is position 6; channels 4, 5 are pair i=2
-    assert pe[3, 4].item() == pytest.approx(math.sin(pos / 10000 ** (4 / 8)), abs=1e-6)
-    assert pe[3, 5].item() == pytest.approx(math.cos(pos / 10000 ** (4 / 8)), abs=1e-6)
+    assert pe[3, 2 * i].item() == pytest.approx(math.sin(pos / 10000 ** (2 * i / 8)), abs=1e-6)
+    assert pe[3, 2 * i + 1].item() == pytest.approx(math.cos(pos / 10000 ** (2 * i / 8)), abs=1e-6)
     assert F.cosine_similarity(pe[0], sinusoids(4, 8)[3], 0) > 0.999
 
 
