@@ -12,7 +12,8 @@ length) runs in a fresh subprocess so peak memory is its own. Columns:
 * last-10% ms/frame: the mean decoder step over the final tenth of the output (what a frame
   costs at that length; flat for Lina, growing for the KV cache);
 * state MiB: bytes held by the decoder's cache at the end (GLA states + short-conv buffers +
-  text keys for Lina; keys/values of every frame for Transformer-TTS);
+  text keys for Lina; keys/values of every frame for Transformer-TTS, in buffers that double
+  when full, so up to 2x the frames so far);
 * peak MiB: CUDA ``max_memory_allocated`` during generation minus the memory before it; on CPU
   the process's peak resident set minus its resident set after the model was built.
 """
