@@ -23,8 +23,9 @@ Matcha's sum (Sec. 3): prior loss (Glow-TTS's NLL of the mel under N(mu_y, I)) +
 loss (MSE of log durations, FastSpeech Sec. 3.3 / Glow-TTS Eq. 6) + decoder loss (mel L1/MSE
 or CFM). ``CONFIGS["matcha"]`` is the Matcha-TTS LJSpeech size (encoder 6 layers of 192 with
 2 heads, filter 768 and conv kernels (3, 3), a 3-layer conv prenet; duration predictor 256,
-kernel 3, dropout 0.1; decoder channels (256, 256)); Matcha's own encoder differs in using
-pre-computed rotary on half the head and conv1x1 projections, which this model does not copy.
+kernel 3, dropout 0.1; decoder channels (256, 256)): 18.2M parameters, as Matcha's. Its
+encoder differs from Matcha's in details: rotary positions on the whole head (Matcha: half)
+and bias-free linear attention projections (Matcha: 1x1 convolutions with biases).
 
 The encoder's self-attention is one config value (``attention``: softmax | linear | gla |
 wersa, see :mod:`audiokit.nn.attention`), applied with a key padding mask, so a padded batch
