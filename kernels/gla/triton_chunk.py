@@ -212,45 +212,51 @@ def _geometry(q, v):
     B, H, N, K = q.shape
     V = v.shape[-1]
     NS, SEG_LEN = segments(N, BT, B * H)
-    nw = 4 if max(K, V) <= 64 else 8
-    return B, H, N, K, V, block(K, 256), block(V, 256), NS, SEG_LEN, nw
+    warps = 4 if max(K, V) <= 64 else 8
+    # fp32 tiles at K = V = 128 ask 281 KiB of shared memory with the default 3-stage pipeline
+    # (Hopper has 227 KiB); halves fit.
+    if q.dtype == torch.float32 and max(K, V) > 64:
+        launch = dict(num_warps=warps, num_stages=1)
+    else:
+        launch = dict(num_warps=warps)
+    return B, H, N, K, V, block(K, 256), block(V, 256), NS, SEG_LEN, launch
 
 
 def _seg_states(q, k, v, g, do, scale, reverse):
-    B, H, N, K, V, BK, BV, NS, SEG_LEN, nw = _geometry(q, v)
+    B, H, N, K, V, BK, BV, NS, SEG_LEN, launch = _geometry(q, v)
     hs = torch.empty(B * H, NS, K, V, device=q.device, dtype=torch.float32)
     gs = torch.empty(B * H, NS, K, device=q.device, dtype=torch.float32)
     _seg_kernel[(NS, B * H)](q, k, v, g, do if do is not None else v, hs, gs, float(scale), N, NS, SEG_LEN,
-                             K, V, BT, BK, BV, reverse, dot_precision(q.dtype), num_warps=nw)
+                             K, V, BT, BK, BV, reverse, dot_precision(q.dtype), **launch)
     return hs, gs
 
 
 def gla_fwd(q, k, v, g, scale, s0, store_final):
-    B, H, N, K, V, BK, BV, NS, SEG_LEN, nw = _geometry(q, v)
+    B, H, N, K, V, BK, BV, NS, SEG_LEN, launch = _geometry(q, v)
     hs, gs = _seg_states(q, k, v, g, None, scale, reverse=False)
     o = torch.empty_like(v)
     sf = torch.empty(B, H, K, V, device=q.device, dtype=torch.float32) if store_final else o
     _fwd_kernel[(NS, B * H)](q, k, v, g, o, s0 if s0 is not None else o, hs, gs, sf, float(scale), N, NS,
                              SEG_LEN, K, V, BT, BK, BV, s0 is not None, store_final, dot_precision(q.dtype),
-                             num_warps=nw)
+                             **launch)
     return o, (sf if store_final else None), hs, gs
 
 
 def gla_bwd(q, k, v, g, do, dsf, scale, s0, hs, gs, need_ds0):
-    B, H, N, K, V, BK, BV, NS, SEG_LEN, nw = _geometry(q, v)
+    B, H, N, K, V, BK, BV, NS, SEG_LEN, launch = _geometry(q, v)
     prec = dot_precision(q.dtype)
     # states entering each chunk; half inputs keep them in their dtype (the dots round them to it anyway)
     sbuf = torch.empty(B * H, triton.cdiv(N, BT), K, V, device=q.device,
                        dtype=torch.float32 if q.dtype == torch.float32 else q.dtype)
     _bwd_state_kernel[(NS, B * H)](k, v, g, sbuf, s0 if s0 is not None else q, hs, gs, N, NS, SEG_LEN, K, V,
-                                   BT, BK, BV, s0 is not None, prec, num_warps=nw)
+                                   BT, BK, BV, s0 is not None, prec, **launch)
     rhs, _ = _seg_states(q, k, v, g, do, scale, reverse=True)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     dg = torch.empty_like(g, dtype=torch.float32)
     ds0 = torch.empty(B, H, K, V, device=q.device, dtype=torch.float32) if need_ds0 else q
     _bwd_kernel[(NS, B * H)](q, k, v, g, do, sbuf, dq, dk, dv, dg, dsf if dsf is not None else q, rhs, gs, ds0,
                              float(scale), N, NS, SEG_LEN, K, V, BT, BK, BV, dsf is not None, need_ds0, prec,
-                             num_warps=nw)
+                             **launch)
     return dq, dk, dv, dg, (ds0 if need_ds0 else None)
 
 

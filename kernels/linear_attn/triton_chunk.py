@@ -272,13 +272,14 @@ def scan(q, k, v, log_decay, scale, s0=None, store_final=False):
     hs = torch.empty(B * H, NS, K, V, device=q.device, dtype=torch.float32) if NS > 1 else o
     sf = torch.empty(B, H, K, V, device=q.device, dtype=torch.float32) if store_final else o
     nw = 4 if BK * BV <= 64 * 64 else 8
+    stages = 1 if q.dtype == torch.float32 and BK > 64 else 3  # fp32 tiles at K=128: 240 KiB pipelined
     if NS > 1:
         _seg_state_kernel[(NV, NS, B * H)](k, v, hs, g, N, NS, SEG_LEN, H, K, V, BT, BK, BV, has_decay,
-                                          prec, num_warps=nw)
+                                          prec, num_warps=nw, num_stages=stages)
     s0c = s0.contiguous() if s0 is not None else o
     _scan_fwd_kernel[(NV, NS, B * H)](q, k, v, o, s0c, hs, sf, g, float(scale), N, NS, SEG_LEN, H, K, V, BT,
                                       BK, BV, has_decay, s0 is not None, store_final, prec,
-                                      num_warps=nw)
+                                      num_warps=nw, num_stages=stages)
     return o, (sf if store_final else None)
 
 
@@ -287,28 +288,34 @@ def backward(q, k, v, do, log_decay, scale, s0, dsf, need_ds0):
     B, H, N, K = q.shape
     V = v.shape[-1]
     BK, BV = block(K, 256), block(V, 256)
-    NS, SEG_LEN = segments(N, BT, B * H)
+    # Each backward program holds the full K x V state and its adjoint; at head dims above 64 the
+    # 64-row tiles and the software pipeline need more shared memory than Hopper has (268 KiB asked
+    # at D=128 bf16 with decay, 227 KiB available), so those use 32-row chunks and no pipelining.
+    big = max(BK, BV) > 64
+    bt, stages = (32, 1) if big else (BT, 3)
+    NS, SEG_LEN = segments(N, bt, B * H)
     prec = dot_precision(q.dtype)
     has_decay = log_decay is not None
     g = log_decay.float().contiguous() if has_decay else q
-    nw = 4 if max(BK, BV) <= 64 else 8
+    nw = 8 if big else 4
     f32 = dict(device=q.device, dtype=torch.float32)
     hs = torch.empty(B * H, NS, K, V, **f32) if NS > 1 else q
     if NS > 1:
-        _seg_state_kernel[(1, NS, B * H)](k, v, hs, g, N, NS, SEG_LEN, H, K, V, BT, BK, BV, has_decay, prec,
-                                          num_warps=nw)
+        _seg_state_kernel[(1, NS, B * H)](k, v, hs, g, N, NS, SEG_LEN, H, K, V, bt, BK, BV, has_decay, prec,
+                                          num_warps=nw, num_stages=stages)
     # states entering each chunk; half inputs keep them in their dtype (the dots round them to it anyway)
-    sbuf = torch.empty(B * H, triton.cdiv(N, BT), K, V, device=q.device,
+    sbuf = torch.empty(B * H, triton.cdiv(N, bt), K, V, device=q.device,
                        dtype=torch.float32 if q.dtype == torch.float32 else q.dtype)
     hr = torch.empty(B * H, NS, K, V, **f32)
     _bwd_state_kernel[(NS, B * H)](q, k, v, do, g, s0 if s0 is not None else q, hs, hr, sbuf, N, NS, SEG_LEN,
-                                   H, K, V, BT, BK, BV, has_decay, s0 is not None, prec, num_warps=nw)
+                                   H, K, V, bt, BK, BV, has_decay, s0 is not None, prec, num_warps=nw,
+                                   num_stages=stages)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     ds0 = torch.empty(B, H, K, V, **f32) if need_ds0 else q
     dgp = torch.empty(B, H, NS, **f32)
     _bwd_kernel[(NS, B * H)](q, k, v, do, g, sbuf, hr, dsf if dsf is not None else q, dq, dk, dv, ds0, dgp,
-                             float(scale), N, NS, SEG_LEN, H, K, V, BT, BK, BV, has_decay, dsf is not None,
-                             need_ds0, prec, num_warps=nw)
+                             float(scale), N, NS, SEG_LEN, H, K, V, bt, BK, BV, has_decay, dsf is not None,
+                             need_ds0, prec, num_warps=nw, num_stages=stages)
     return dq, dk, dv, (dgp.sum((0, 2)) if has_decay else None), (ds0 if need_ds0 else None)
 
 
