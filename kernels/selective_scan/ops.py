@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import torch
 
-import torch.nn.functional as F
-
 from .._utils import check, check_float, check_shape, use_triton
 from .chunk import chunk_selective_scan
 
@@ -61,14 +59,7 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
 
 
 def triton_selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, output_final_state):
-    """Triton core scan in fp32; delta's bias/softplus, the D skip and the z gate stay elementwise in PyTorch."""
-    from .naive import prepare_delta
+    """The fused Triton kernels: inputs read once in their own dtype, fp32 math, out in u's dtype."""
     from .triton_scan import SelectiveScanFunction
-    f = torch.float32
-    dlt = prepare_delta(delta.to(f), None if delta_bias is None else delta_bias.to(f), delta_softplus)
-    y, h = SelectiveScanFunction.apply(u.to(f), dlt, A.to(f), B.to(f), C.to(f), initial_state, output_final_state)
-    if D is not None:
-        y = y + D.to(f)[:, None] * u.to(f)
-    if z is not None:
-        y = y * F.silu(z.to(f))
-    return y.to(u.dtype), h
+    return SelectiveScanFunction.apply(u, delta, A, B, C, D, z, delta_bias, initial_state, delta_softplus,
+                                       output_final_state)

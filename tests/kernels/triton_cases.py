@@ -114,32 +114,54 @@ def test_gla_triton(N, D, state, dtype, seg_target):
         assert_close(f"d{n}", a, b, tol)
 
 
+# (L, Dm, N, state, gated, skip): skip = D, delta_bias and softplus on (else none of them, delta > 0)
 SS_CASES = [
-    pytest.param(1, 4, 4, False, True, id="L1"),
-    pytest.param(17, 20, 16, True, True, id="L17-D20-state-gated"),
-    pytest.param(33, 16, 5, False, False, id="L33-N5"),
+    pytest.param(1, 4, 4, False, True, True, id="L1"),
+    pytest.param(17, 20, 16, True, True, True, id="L17-D20-state-gated"),
+    pytest.param(33, 16, 5, False, False, True, id="L33-N5"),
+    pytest.param(50, 6, 8, True, False, False, id="L50-D6-state-plain"),
+    pytest.param(64, 8, 16, False, True, False, id="L64-gated-plain"),
 ]
 if not INTERPRET:
-    SS_CASES += [pytest.param(3001, 64, 16, True, True, id="L3001-D64-state-gated")]
+    SS_CASES += [pytest.param(3001, 64, 16, True, True, True, id="L3001-D64-state-gated"),
+                 pytest.param(4096, 200, 16, True, True, True, id="L4096-D200-state-gated")]
+
+
+# "auto": the launcher's own tiles (one chunk at these sizes under the interpreter); "chunks": 16-step
+# chunks over blocks of 4 channels, so states cross chunk boundaries and channel blocks are ragged.
+SS_CFG = [pytest.param(None, id="auto"), pytest.param((4, 16), id="chunks")]
+
+
+@pytest.fixture
+def ss_cfg(request, monkeypatch):
+    from audiokit.kernels import _triton_utils
+    from audiokit.kernels.selective_scan import triton_scan
+    if request.param is not None:
+        BD, BL = request.param
+        monkeypatch.setattr(triton_scan, "config", lambda Bt, Dm, N, L: (BD, _triton_utils.block(N, 256), BL, 4))
+    return request.param
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=[DT_ID[d] for d in DTYPES])
-@pytest.mark.parametrize("L,Dm,N,state,gated", SS_CASES)
-def test_selective_scan_triton(L, Dm, N, state, gated, dtype):
+@pytest.mark.parametrize("L,Dm,N,state,gated,skip", SS_CASES)
+@pytest.mark.parametrize("ss_cfg", SS_CFG, indirect=True)
+def test_selective_scan_triton(L, Dm, N, state, gated, skip, dtype, ss_cfg):
     from audiokit.kernels.selective_scan import naive_selective_scan
     from audiokit.kernels.selective_scan.ops import triton_selective_scan
     gen = torch.Generator().manual_seed(L * 10 + Dm)
     Bt = 2
     r = lambda *s: torch.randn(*s, generator=gen)  # noqa: E731
-    xs = dict(u=r(Bt, Dm, L).to(DEVICE, dtype), delta=r(Bt, Dm, L).to(DEVICE, dtype),
+    delta = r(Bt, Dm, L) if skip else torch.rand(Bt, Dm, L, generator=gen) * 0.5
+    xs = dict(u=r(Bt, Dm, L).to(DEVICE, dtype), delta=delta.to(DEVICE, dtype),
               A=-torch.exp(r(Dm, N)).to(DEVICE), B=r(Bt, N, L).to(DEVICE, dtype), C=r(Bt, N, L).to(DEVICE, dtype),
-              D=r(Dm).to(DEVICE), z=r(Bt, Dm, L).to(DEVICE, dtype) if gated else None,
-              delta_bias=r(Dm).to(DEVICE), initial_state=r(Bt, Dm, N).to(DEVICE) if state else None)
+              D=r(Dm).to(DEVICE) if skip else None, z=r(Bt, Dm, L).to(DEVICE, dtype) if gated else None,
+              delta_bias=r(Dm).to(DEVICE) if skip else None,
+              initial_state=r(Bt, Dm, N).to(DEVICE) if state else None)
     xs = {n: (x.requires_grad_() if x is not None else None) for n, x in xs.items()}
     ref = {n: (x.detach().double().requires_grad_() if x is not None else None) for n, x in xs.items()}
     y, h = triton_selective_scan(xs["u"], xs["delta"], xs["A"], xs["B"], xs["C"], xs["D"], xs["z"],
-                                 xs["delta_bias"], True, xs["initial_state"], True)
-    y_ref, h_ref = naive_selective_scan(**ref, delta_softplus=True, output_final_state=True)
+                                 xs["delta_bias"], skip, xs["initial_state"], True)
+    y_ref, h_ref = naive_selective_scan(**ref, delta_softplus=skip, output_final_state=True)
     tol = TOL[dtype]
     assert y.dtype == dtype
     assert_close("y", y, y_ref, tol)
@@ -149,4 +171,5 @@ def test_selective_scan_triton(L, Dm, N, state, gated, dtype):
     live = [n for n, x in xs.items() if x is not None]
     for n, a, b in zip(live, grads((y, h), (dy, dh), [xs[n] for n in live]),
                        grads((y_ref, h_ref), (dy, dh), [ref[n] for n in live])):
+        assert a.dtype == xs[n].dtype, f"d{n}: dtype {a.dtype}, expected {xs[n].dtype}"
         assert_close(f"d{n}", a, b, tol)
