@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or reuse) the project's virtual environment in .venv and install audiokit
-# into it in editable mode with the test extras. Safe to run again: pip skips what is there.
+# into it in editable mode with the test and TTS-scoring extras (AUDIOKIT_EXTRAS overrides). Safe to run again: pip skips what is there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${AUDIOKIT_VENV:-$root/.venv}
@@ -15,7 +15,7 @@ stamp="$venv/.audiokit-installed"
 if [ ! -f "$stamp" ] || [ "$root/setup.cfg" -nt "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
   echo "[setup_env] installing audiokit and its dependencies (first time: ~2 min)"
   "$venv/bin/python" -m pip install -q --upgrade pip
-  "$venv/bin/python" -m pip install -q -e "$root[test]"
+  "$venv/bin/python" -m pip install -q -e "$root[${AUDIOKIT_EXTRAS:-test,tts-eval}]"
   touch "$stamp"
 fi
 echo "[setup_env] ready: $venv"
