@@ -258,6 +258,11 @@ def _bwd_kernel(q, k, v, do, g, sbuf, hr, dsf, dq, dk, dv, ds0, dgp, scale, N, N
 
 
 # ----------------------------------------------------------------------------- launcher
+def bwd_warps(big: bool, has_decay: bool) -> int:
+    """Warps of the backward programs (a function so the benchmark can sweep it)."""
+    return 8 if big else 4
+
+
 def scan(q, k, v, log_decay, scale, s0=None, store_final=False):
     """Run the chunked scan on contiguous [B,H,N,*] tensors; returns (o [B,H,N,V] in v.dtype, final fp32 or None)."""
     B, H, N, K = q.shape
@@ -297,7 +302,7 @@ def backward(q, k, v, do, log_decay, scale, s0, dsf, need_ds0):
     prec = dot_precision(q.dtype)
     has_decay = log_decay is not None
     g = log_decay.float().contiguous() if has_decay else q
-    nw = 8 if big else 4
+    nw = bwd_warps(big, has_decay)
     f32 = dict(device=q.device, dtype=torch.float32)
     hs = torch.empty(B * H, NS, K, V, **f32) if NS > 1 else q
     if NS > 1:
