@@ -127,9 +127,10 @@ if not INTERPRET:
                  pytest.param(4096, 200, 16, True, True, True, id="L4096-D200-state-gated")]
 
 
-# "auto": the launcher's own tiles (one chunk at these sizes under the interpreter); "chunks": 16-step
-# chunks over blocks of 4 channels, so states cross chunk boundaries and channel blocks are ragged.
-SS_CFG = [pytest.param(None, id="auto"), pytest.param((4, 16), id="chunks")]
+# "auto": the launcher's own tiles (one chunk at these sizes under the interpreter); "chunks": the
+# forward in 16-step chunks of 4 channels storing the state every 32 steps, the backward in 32-step
+# chunks of 2 channels, so states and adjoints cross chunk boundaries and channel blocks are ragged.
+SS_CFG = [pytest.param(None, id="auto"), pytest.param(dict(BLS=32, BLF=16, BDF=4, BDB=2), id="chunks")]
 
 
 @pytest.fixture
@@ -137,8 +138,8 @@ def ss_cfg(request, monkeypatch):
     from audiokit.kernels import _triton_utils
     from audiokit.kernels.selective_scan import triton_scan
     if request.param is not None:
-        BD, BL = request.param
-        monkeypatch.setattr(triton_scan, "config", lambda Bt, Dm, N, L: (BD, _triton_utils.block(N, 256), BL, 4))
+        monkeypatch.setattr(triton_scan, "config", lambda Bt, Dm, N, L: dict(
+            BN=_triton_utils.block(N, 256), nw_f=4, nw_b=4, **request.param))
     return request.param
 
 
