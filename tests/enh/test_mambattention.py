@@ -67,7 +67,7 @@ def test_yaml_configs_build_the_model():
     mini = build_model(yaml.safe_load((CONF / "model/mambattention_mini.yaml").read_text()))
     enc_dec = n_params(MPSENet(dense_channel=16, num_tsblocks=1)) - n_params(
         MPSENet(dense_channel=16, num_tsblocks=1).blocks)
-    assert n_params(mini) == enc_dec + 2 * block_count(16)
+    assert n_params(mini) == enc_dec + 2 * block_count(16, d_state=8, expand=2) == 97_905
     optim = yaml.safe_load((CONF / "optim/mambattention.yaml").read_text())
     assert optim["generator"]["lr"] == 5e-4 and optim["generator"]["betas"] == [0.8, 0.99]
 
