@@ -189,6 +189,30 @@ def _bwd_carry_kernel(delta, A, bias, dsf, Gl, P, ds0, sd_b, sd_d, Dm, N, NC,
 
 
 @triton.jit
+def _bwd_rows(u, delta, dout, z, A, Dv, bias, S, K, su_b, su_d, su_l, sd_b, sd_d, sd_l, so_b, so_d, so_l,
+              sz_b, sz_d, sz_l, i_b, rd, rn, t, c, Dm, N, L, NC,
+              HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr):
+    """Pass 3's inputs for channels rd of chunk c: u, delta + delta_bias at t and t + 1, dout, z,
+    the chunk's entering state and adjoint, A and D (channels past Dm load nothing)."""
+    md = rd < Dm
+    mdn = md & (rn < N)
+    m_d = md & (t < L)
+    m_dn = md & (t + 1 < L)
+    dbias = tl.load(bias + rd, mask=md, other=0.0).to(tl.float32) if HAS_BIAS else tl.zeros(rd.shape, tl.float32)
+    ut = _load_dl(u, su_b, su_d, su_l, i_b, rd, t, m_d)
+    dpre = _load_dl(delta, sd_b, sd_d, sd_l, i_b, rd, t, m_d) + dbias
+    dnx = _load_dl(delta, sd_b, sd_d, sd_l, i_b, rd, t + 1, m_dn) + dbias
+    do = _load_dl(dout, so_b, so_d, so_l, i_b, rd, t, m_d)
+    zt = _load_dl(z, sz_b, sz_d, sz_l, i_b, rd, t, m_d) if HAS_Z else do
+    soff = ((i_b * Dm + rd) * NC + c) * N + rn
+    h0 = tl.load(S + soff, mask=mdn, other=0.0)
+    g = tl.load(K + soff, mask=mdn, other=0.0)
+    a_nat = tl.load(A + rd * N + rn, mask=mdn, other=0.0).to(tl.float32)
+    dskip = tl.load(Dv + rd, mask=md, other=0.0).to(tl.float32) if HAS_D else tl.zeros(rd.shape, tl.float32)
+    return ut, dpre, dnx, do, zt, h0, g, a_nat, dskip
+
+
+@triton.jit
 def _bwd_kernel(u, delta, A, B, C, Dv, z, bias, S, K, dout,
                 du, ddelta, dz, dA, dB, dC, dD, dbias_p,
                 su_b, su_d, su_l, sd_b, sd_d, sd_l, sz_b, sz_d, sz_l,
@@ -209,24 +233,23 @@ def _bwd_kernel(u, delta, A, B, C, Dv, z, bias, S, K, dout,
     ct = _load_nl(C, sc_b, sc_n, sc_l, i_b, rn, t, m_n)
     dB_acc = tl.zeros([1, BN, BL], dtype=tl.float32)
     dC_acc = tl.zeros([1, BN, BL], dtype=tl.float32)
-    for d0 in range(i_g * DPG, tl.minimum(i_g * DPG + DPG, Dm), BD):
+    # the next channel block's rows are loaded one iteration ahead (their latency hides behind the scans)
+    d_first = i_g * DPG
+    ut_n, dp_n, dn_n, do_n, z_n, h0_n, g_n, a_n, ds_n = _bwd_rows(
+        u, delta, dout, z, A, Dv, bias, S, K, su_b, su_d, su_l, sd_b, sd_d, sd_l, so_b, so_d, so_l,
+        sz_b, sz_d, sz_l, i_b, d_first + tl.arange(0, BD)[:, None, None], rn, t, c, Dm, N, L, NC,
+        HAS_D, HAS_Z, HAS_BIAS)
+    for d0 in range(d_first, tl.minimum(d_first + DPG, Dm), BD):
         rd = d0 + tl.arange(0, BD)[:, None, None]
         md = rd < Dm
         mdn = md & mn
         m_d = md & (t < L)                                                  # [BD, 1, BL]
         m_dn = md & (t + 1 < L)
-        a_nat = tl.load(A + rd * N + rn, mask=mdn, other=0.0).to(tl.float32)
+        ut, dpre, dnx, do, zt, h0, g, a_nat, dskip = ut_n, dp_n, dn_n, do_n, z_n, h0_n, g_n, a_n, ds_n
+        ut_n, dp_n, dn_n, do_n, z_n, h0_n, g_n, a_n, ds_n = _bwd_rows(
+            u, delta, dout, z, A, Dv, bias, S, K, su_b, su_d, su_l, sd_b, sd_d, sd_l, so_b, so_d, so_l,
+            sz_b, sz_d, sz_l, i_b, rd + BD, rn, t, c, Dm, N, L, NC, HAS_D, HAS_Z, HAS_BIAS)
         a2 = a_nat * 1.4426950408889634
-        dskip = tl.load(Dv + rd, mask=md, other=0.0).to(tl.float32) if HAS_D else tl.zeros([BD, 1, 1], tl.float32)
-        dbias = tl.load(bias + rd, mask=md, other=0.0).to(tl.float32) if HAS_BIAS \
-            else tl.zeros([BD, 1, 1], tl.float32)
-        ut = _load_dl(u, su_b, su_d, su_l, i_b, rd, t, m_d)
-        dpre = _load_dl(delta, sd_b, sd_d, sd_l, i_b, rd, t, m_d) + dbias
-        dnx = _load_dl(delta, sd_b, sd_d, sd_l, i_b, rd, t + 1, m_dn) + dbias
-        do = _load_dl(dout, so_b, so_d, so_l, i_b, rd, t, m_d)
-        soff = ((i_b * Dm + rd) * NC + c) * N + rn
-        h0 = tl.load(S + soff, mask=mdn, other=0.0)
-        g = tl.load(K + soff, mask=mdn, other=0.0)
         if SOFTPLUS:
             dt = _softplus(dpre)
             dnx = _softplus(dnx)
@@ -241,7 +264,6 @@ def _bwd_kernel(u, delta, A, B, C, Dv, z, bias, S, K, dout,
         hs = pa * h0 + pb
         out_off = (i_b * Dm + rd) * L + t
         if HAS_Z:
-            zt = _load_dl(z, sz_b, sz_d, sz_l, i_b, rd, t, m_d)
             sz = _sigmoid(zt)
             y = tl.sum(hs * ct, 1, keep_dims=True) + dskip * ut
             tl.store(dz + out_off, (do * y * sz * (1.0 + zt * (1.0 - sz))).to(dz.dtype.element_ty), mask=m_d)
@@ -279,11 +301,13 @@ def _sm_count(device) -> int:
 
 
 def config(Bt: int, Dm: int, N: int, L: int) -> dict:
-    """Tiles. The backward works on chunks of BLS steps with one [BDB, BN, BLS] tile (4096 fp32
-    elements, ~16 per thread at 8 warps); the forward on BLF-step chunks of BDF channels, which
-    share their B and C loads, and stores the state every BLS steps (so S is [Bt, D, L/BLS, N])."""
+    """Tiles. The backward works on chunks of BLS steps with one [BDB, BN, BLS] tile (2048 fp32
+    elements, ~8 per thread at 8 warps: it keeps about ten such tiles live); the forward on BLF-step
+    chunks of BDF channels, which share their B and C loads, and stores the state every BLS steps
+    (S is [Bt, D, L/BLS, N]). Compiled for sm_90 at N = 16: forward 128 registers, backward 255,
+    no spills, <= 8 KiB shared memory."""
     BN = block(N, 256)
-    BLS = max(16, min(4096 // BN, 256, triton.next_power_of_2(L)))
+    BLS = max(16, min(2048 // BN, 128, triton.next_power_of_2(L)))
     BLF = max(16, min(BLS, 64))
     BDF = max(1, min(4, 4096 // (BN * BLF)))
     while BDF > 1 and Bt * triton.cdiv(Dm, BDF) < 256:

@@ -77,15 +77,18 @@ def cases(N):
         yield "fla chunk_linear_attn", (qt, kt, vt), \
             lambda q, k, v: chunk_linear_attn(q, k, v, normalize=False)[0], 4 * tensor, 11 * tensor
         yield "fla chunk_gla", (qt, kt, vt, gt), lambda q, k, v, g: chunk_gla(q, k, v, g)[0], 5 * tensor, 14 * tensor
-    if N <= 32768:  # the Triton backward keeps h for every step (fp32 [B, D, N, 16]): 1 GiB at 32768
-        Dm, Ns = H * D, 16
-        u, dl, z = r(B, Dm, N), r(B, Dm, N), r(B, Dm, N)
-        A = -torch.rand(Dm, Ns, device="cuda")
-        Bm, Cm = r(B, Ns, N), r(B, Ns, N)
-        yb = B * Dm * N * 2
-        yield "audiokit selective_scan", (u, dl, Bm, Cm, z), \
-            lambda u, dl, Bm, Cm, z: selective_scan(u, dl, A, Bm, Cm, None, z, delta_softplus=True)[0], \
-            4 * yb + 2 * B * Ns * N * 2, 11 * yb + 4 * B * Ns * N * 2
+    # Mamba-1 selective scan at d_inner = H * D channels, 16 states, with D skip, delta bias and z gate.
+    # Bytes: the forward reads u, delta, z, B, C and writes y; the backward re-reads them with dy and
+    # writes du, ddelta, dz, dB, dC (the convention of the rows above: fwd+bwd = fwd + bwd traffic).
+    Dm, Ns = H * D, 16
+    u, dl, z = r(B, Dm, N), r(B, Dm, N), r(B, Dm, N)
+    A = -torch.rand(Dm, Ns, device="cuda")
+    Dskip, dbias = torch.randn(Dm, device="cuda"), torch.randn(Dm, device="cuda")
+    Bm, Cm = r(B, Ns, N), r(B, Ns, N)
+    yb, bc = B * Dm * N * 2, B * Ns * N * 2
+    yield "audiokit selective_scan", (u, dl, Bm, Cm, z), \
+        lambda u, dl, Bm, Cm, z: selective_scan(u, dl, A, Bm, Cm, Dskip, z, delta_bias=dbias, delta_softplus=True)[0], \
+        4 * yb + 2 * bc, 11 * yb + 6 * bc
 
 
 def main():
