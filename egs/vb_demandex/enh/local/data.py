@@ -28,6 +28,17 @@ noise type occurs equally often (within one) and every (type, SNR) pair comes up
 Everything is drawn from ``--seed`` and the utterance id, so a rerun rebuilds the same
 files and an interrupted run resumes (finished files are kept).
 
+Provenance of the SNR list (checked for issue 9; not settled): the paper's abstract says only
+"more challenging noise types and lower signal-to-noise ratios" than VoiceBank+DEMAND (whose
+grids are 0/5/10/15 dB for training and 2.5/7.5/12.5/17.5 dB for test). The dataset section of
+arXiv 2507.00966 could not be read with the tools of this project, and the authors' code
+(github.com/NikolaiKyhne/MambAttention) holds no mixing script or SNR list: it downloads the
+built corpus from Hugging Face (``NikolaiKyhne/VB-DemandEx``). The only statement found, a
+secondary summary, gives "-10 to +20 dB", which the default grid spans in 5 dB steps; whether
+the published test set uses the same grid or an offset one (as VoiceBank+DEMAND does) is not
+confirmed. ``--snrs`` sets the grid; for numbers comparable with the paper's table, score on the
+authors' built test set (a data directory over its ``noisy_test``/``clean_test`` folders).
+
 Writes ``OUT/{train,dev,test}`` with ``wav.scp`` (noisy), ``spk1.scp`` (clean), ``utt2spk``,
 ``utt2dur``, ``utt2snr``, ``utt2noise`` and, with the transcripts, ``text``; audio in
 ``OUT/wav/<set>/{clean,noisy}/`` (16-bit, ``--sample-rate``).
