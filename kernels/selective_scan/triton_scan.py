@@ -17,10 +17,17 @@ Backward (g_t = dL/dh_t, the adjoint carried back in time; dy_t = dout_t silu(z_
     ddelta_t = u_t (g_t . B_t) + sum_n A g_t a_t h_{t-1}     (a_t h_{t-1} = h_t - b_t: no shift of h)
     dA = sum_t delta_t g_t a_t h_{t-1},   dD = sum_t dy_t u_t,   dh_in = a_0 g_0
 and ddelta is multiplied by sigmoid(delta_raw + delta_bias) for the softplus. Instead of storing h
-for every step (O(L D N)), the forward writes the state at each chunk boundary ([Bt, D, L/BL, N]
-fp32) and the backward recomputes h inside a chunk from it. dB and dC are sums over channels:
-the programs of different channel blocks add into one fp32 [Bt, N, L] buffer with atomics (the
-per-block partials would cost Dm/BD times that memory).
+for every step (O(L D N)), the forward writes the state entering every BLS-step chunk (S, [Bt, D,
+L/BLS, N] fp32) and the backward recomputes h inside a chunk from it. The backward is parallel
+over chunks, in three passes:
+  1. per (channels, chunk): the reverse scan with nothing entering from later chunks; its value
+     at the chunk's first step and the product of the chunk's decays ([Bt, D, L/BLS, N] each);
+  2. per channel block, sequentially over chunks (cheap): the adjoint K entering each chunk;
+  3. per (chunk, batch row, channel group): recompute h from S, the adjoint from K, all gradients.
+A program of pass 3 loops over the channels of its group, so dB_t and dC_t (sums over channels)
+are summed in registers and only groups (few) meet in an fp32 atomic add; one program per
+channel block over the whole sequence would leave either few programs or Dm/BD atomic adds per
+element of dB and dC.
 """
 from __future__ import annotations
 
@@ -29,8 +36,6 @@ import triton
 import triton.language as tl
 
 from .._triton_utils import block
-
-LOG2E = 1.4426950408889634
 
 
 @triton.jit
@@ -304,7 +309,7 @@ def config(Bt: int, Dm: int, N: int, L: int) -> dict:
     """Tiles. The backward works on chunks of BLS steps with one [BDB, BN, BLS] tile (2048 fp32
     elements, ~8 per thread at 8 warps: it keeps about ten such tiles live); the forward on BLF-step
     chunks of BDF channels, which share their B and C loads, and stores the state every BLS steps
-    (S is [Bt, D, L/BLS, N]). Compiled for sm_90 at N = 16: forward 128 registers, backward 255,
+    (S is [Bt, D, L/BLS, N]). Compiled for sm_90 at N = 16: forward 98 registers, backward 255,
     no spills, <= 8 KiB shared memory."""
     BN = block(N, 256)
     BLS = max(16, min(2048 // BN, 128, triton.next_power_of_2(L)))
@@ -312,7 +317,8 @@ def config(Bt: int, Dm: int, N: int, L: int) -> dict:
     BDF = max(1, min(4, 4096 // (BN * BLF)))
     while BDF > 1 and Bt * triton.cdiv(Dm, BDF) < 256:
         BDF //= 2
-    return dict(BN=BN, BLS=BLS, BLF=BLF, BDF=BDF, nw_f=4, BDB=1, nw_b=8)
+    # 8 warps: only ~2 forward programs share an SM at Bt * Dm = 1024, so more warps hide latency
+    return dict(BN=BN, BLS=BLS, BLF=BLF, BDF=BDF, nw_f=8 if BDF * BN * BLF >= 4096 else 4, BDB=1, nw_b=8)
 
 
 def _strides3(x):

@@ -152,10 +152,12 @@ def test_selective_scan_triton(L, Dm, N, state, gated, skip, dtype, ss_cfg):
     gen = torch.Generator().manual_seed(L * 10 + Dm)
     Bt = 2
     r = lambda *s: torch.randn(*s, generator=gen)  # noqa: E731
+    # from L = 50 on, delta and z are [Bt, L, D] storage seen as [Bt, D, L] (as a Mamba block passes them)
+    tr = (lambda x: x.transpose(1, 2).contiguous().transpose(1, 2)) if L >= 50 else (lambda x: x)  # noqa: E731
     delta = r(Bt, Dm, L) if skip else torch.rand(Bt, Dm, L, generator=gen) * 0.5
-    xs = dict(u=r(Bt, Dm, L).to(DEVICE, dtype), delta=delta.to(DEVICE, dtype),
+    xs = dict(u=r(Bt, Dm, L).to(DEVICE, dtype), delta=tr(delta.to(DEVICE, dtype)),
               A=-torch.exp(r(Dm, N)).to(DEVICE), B=r(Bt, N, L).to(DEVICE, dtype), C=r(Bt, N, L).to(DEVICE, dtype),
-              D=r(Dm).to(DEVICE) if skip else None, z=r(Bt, Dm, L).to(DEVICE, dtype) if gated else None,
+              D=r(Dm).to(DEVICE) if skip else None, z=tr(r(Bt, Dm, L).to(DEVICE, dtype)) if gated else None,
               delta_bias=r(Dm).to(DEVICE) if skip else None,
               initial_state=r(Bt, Dm, N).to(DEVICE) if state else None)
     xs = {n: (x.requires_grad_() if x is not None else None) for n, x in xs.items()}
