@@ -36,10 +36,12 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
+    # The checkpoint is loaded with map_location=device: on a GPU the saved generator states
+    # arrive as CUDA tensors, but the setters take CPU ByteTensors.
+    torch.set_rng_state(state["torch"].cpu())
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def save_checkpoint(exp_dir: Path, step: int, modules: dict, optimizers: dict, schedulers: dict,
