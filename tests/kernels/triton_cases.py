@@ -130,7 +130,11 @@ if not INTERPRET:
 # "auto": the launcher's own tiles (one chunk at these sizes under the interpreter); "chunks": the
 # forward in 16-step chunks of 4 channels storing the state every 32 steps, the backward in 32-step
 # chunks of 2 channels, so states and adjoints cross chunk boundaries and channel blocks are ragged.
+# Under the interpreter "auto" runs on three cases only (each program is interpreted: seconds apiece).
 SS_CFG = [pytest.param(None, id="auto"), pytest.param(dict(BLS=32, BLF=16, BDF=4, BDB=2), id="chunks")]
+SS_RUNS = [pytest.param(*case.values, cfg.values[0], id=f"{cfg.id}-{case.id}")
+           for cfg in SS_CFG for case in SS_CASES
+           if not INTERPRET or cfg.id == "chunks" or case.id in ("L1", "L17-D20-state-gated", "L64-gated-plain")]
 
 
 @pytest.fixture
@@ -144,8 +148,7 @@ def ss_cfg(request, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=[DT_ID[d] for d in DTYPES])
-@pytest.mark.parametrize("L,Dm,N,state,gated,skip", SS_CASES)
-@pytest.mark.parametrize("ss_cfg", SS_CFG, indirect=True)
+@pytest.mark.parametrize("L,Dm,N,state,gated,skip,ss_cfg", SS_RUNS, indirect=["ss_cfg"])
 def test_selective_scan_triton(L, Dm, N, state, gated, skip, dtype, ss_cfg):
     from audiokit.kernels.selective_scan import naive_selective_scan
     from audiokit.kernels.selective_scan.ops import triton_selective_scan
