@@ -181,6 +181,8 @@ def main(argv=None):
     p.add_argument("--long-minutes", type=float, nargs="*", default=[10.0], help="lengths of the long-form rows")
     p.add_argument("--modes", nargs="+", default=["chunked"], choices=["one-pass", "chunked"],
                    help="long-form modes")
+    p.add_argument("--max-elements", type=int, default=None,
+                   help="MambAttention: per-group budget of the backbone in the tiled one-pass forward")
     p.add_argument("--train-steps", type=int, default=0, help="time this many training steps per scan backend")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--segment", type=float, default=2.0, help="training crop in seconds")
@@ -188,6 +190,8 @@ def main(argv=None):
     if a.threads:
         torch.set_num_threads(a.threads)
     model = build(a)
+    if a.max_elements and hasattr(model, "max_elements"):
+        model.max_elements = a.max_elements
     params = sum(p.numel() for p in model.parameters()) / 1e6
     name = torch.cuda.get_device_name() if a.device.startswith("cuda") else f"CPU x{torch.get_num_threads()} threads"
     linear = getattr(model, "linear_in_time", False)
