@@ -3,6 +3,7 @@
     audiokit synthesize "Any text, even 123 numbers." -o out.wav --model exp/tts --vocoder exp/voc
     audiokit synthesize --text-file sentences.txt -o out_dir --model ... --vocoder ...
     audiokit synthesize --text-file data/test -o out_dir ...     # a data directory's text (ids kept)
+    audiokit synthesize "..." -o out.wav --model exp/lina_adapted ...  # written by `audiokit adapt`
 
 Text -> the model's own front-end (``frontend`` of its ``config.yaml``: normalisation,
 eSpeak NG phonemes or characters) -> its symbol table -> the acoustic model's log-mel ->
@@ -12,6 +13,10 @@ the outputs are ``DIR/wavs/<utt>.wav``, ``DIR/wav.scp`` and ``DIR/text`` (the in
 sentences, so ``audiokit score --ref DIR --est DIR --metrics wer`` scores the synthesis
 against its own text); a sentence that fails (nothing speakable, symbols the model was not
 trained with) is listed in ``DIR/failures.txt`` and the rest go on.
+
+``--model`` takes a trained model directory or an adapted one (``adapted.yaml`` + initial
+states, :mod:`audiokit.tts.adapt`): the base model it names is loaded with the states
+installed, and its front-end and symbols are the base model's.
 """
 
 from __future__ import annotations
@@ -46,20 +51,25 @@ class NoModelError(ValueError):
 
 def _load(directory, what: str, device):
     from audiokit.registry import ModelDirError, load_model
+    from audiokit.tts.adapt import is_adapted, load_adapted
 
     if not directory:
         raise NoModelError(f"no {what} given (--{'model' if what == 'acoustic model' else 'vocoder'} DIR). "
                            f"Train one with {HOW_TO_TRAIN[what]}.")
-    if not (Path(directory) / "config.yaml").is_file():
+    adapted = what == "acoustic model" and is_adapted(directory)
+    if not adapted and not (Path(directory) / "config.yaml").is_file():
         raise NoModelError(f"{directory}: no trained {what} there (no config.yaml). Train one with {HOW_TO_TRAIN[what]}.")
     try:
-        return load_model(directory, map_location=device)
+        # an adapted directory: its base model with the tuned initial states (AdaptError, a
+        # ValueError, names a missing base or weights that changed since)
+        return load_adapted(directory, map_location=device) if adapted else load_model(directory, map_location=device)
     except ModelDirError as e:
         raise NoModelError(f"{e}. Train a {what} with {HOW_TO_TRAIN[what]}.") from None
 
 
 def load_tts(directory, device="cpu"):
-    """Acoustic model, its symbol table and its front-end config from a model directory."""
+    """Acoustic model, its symbol table and its front-end config from a model directory or an
+    adapted one (written by ``audiokit adapt``)."""
     from audiokit.text import SymbolTable
 
     model = _load(directory, "acoustic model", device)
@@ -182,13 +192,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output .wav for TEXT; output folder (wavs/, wav.scp, text) for --text-file")
     p.add_argument("--text-file", default=None,
                    help="one sentence per line, or a data directory (its 'text' table, utterance ids kept)")
-    p.add_argument("--model", default=None, help="trained acoustic model directory (config.yaml + model.safetensors)")
+    p.add_argument("--model", default=None, help="trained acoustic model directory (config.yaml + model.safetensors), "
+                   "or an adapted one written by `audiokit adapt`")
     p.add_argument("--vocoder", default=None, help="trained vocoder directory")
     p.add_argument("--steps", type=int, default=None, help="flow-matching decoder steps (default: the model's, 10)")
     p.add_argument("--temperature", type=float, default=None, help="noise scale of the decoder (default 0.667)")
     p.add_argument("--speed", type=float, default=None, help="speaking rate factor, > 1 faster (default 1)")
     p.add_argument("--vocoder-steps", type=int, default=None, help="ODE steps of a PeriodWave vocoder")
-    p.add_argument("--seed", type=int, default=0, help="seed of the decoder noise (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the decoder noise and of the autoregressive pre-net's dropout (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=8, help="sentences per forward pass (default: %(default)s)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
 
@@ -212,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
         model, table, frontend_cfg = load_tts(args.model, device)
         vocoder = load_vocoder(args.vocoder, device)
         gen = torch.Generator(device=device).manual_seed(args.seed)
+        torch.manual_seed(args.seed)   # autoregressive models draw their pre-net dropout from the global RNG
         synth = Synthesizer(model, table, frontend_cfg, vocoder, device=device, vocoder_steps=args.vocoder_steps,
                             steps=args.steps, temperature=args.temperature, speed=args.speed, generator=gen)
         sentences = _read_sentences(Path(args.text_file)) if args.text_file else None

@@ -34,8 +34,13 @@ def lr_multiplier(schedule: dict | None):
     - ``constant``: 1 (after optional linear ``warmup`` steps);
     - ``exponential``: ``gamma ** (step // every)`` (MP-SENet / HiFi-GAN decay ``gamma`` per
       epoch; set ``every`` to the steps per epoch);
-    - ``cosine``: half-cosine from 1 to ``final`` over ``total`` steps;
-    - ``noam``: Vaswani et al. 2017, Eq. (3), normalised to 1 at the end of ``warmup``.
+    - ``cosine``: half-cosine from 1 to ``final`` between the end of ``warmup`` and ``total``
+      steps (linear warm-up, then cosine decay: the schedule of Lina-Speech's public code);
+    - ``noam``: Vaswani et al. 2017, Sec. 5.3,
+      ``d_model^-0.5 * min(step^-0.5, step * warmup^-1.5)`` with ``step`` counted from 1; with
+      ``d_model`` given the factor is exactly that (the base lr is then a scale, 1.0 as
+      published; Transformer-TTS, Li et al. 2019, Sec. 4.2, uses it with warmup 4000), without
+      it the factor is normalised to 1 at the end of ``warmup``.
     """
     s = dict(schedule or {"name": "constant"})
     name = s.get("name", "constant")
@@ -51,11 +56,19 @@ def lr_multiplier(schedule: dict | None):
         return lambda step: warm(step) * gamma ** (step // every)
     if name == "cosine":
         total, final = int(s["total"]), float(s.get("final", 0.0))
-        return lambda step: warm(step) * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+        if total <= warmup:
+            raise ValueError(f"cosine schedule needs total > warmup, got total={total}, warmup={warmup}")
+
+        def cosine(step):
+            t = min(max(step - warmup, 0), total - warmup) / (total - warmup)
+            return warm(step) * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t)))
+        return cosine
     if name == "noam":
         if warmup <= 0:
             raise ValueError("noam schedule needs warmup > 0")
-        return lambda step: min((step + 1) ** -0.5, (step + 1) * warmup ** -1.5) * warmup ** 0.5
+        # LambdaLR calls f(0) for the first update: the paper's step is step + 1
+        scale = float(s["d_model"]) ** -0.5 if s.get("d_model") else warmup ** 0.5
+        return lambda step: scale * min((step + 1) ** -0.5, (step + 1) * warmup ** -1.5)
     raise ValueError(f"unknown schedule {name!r}; choose constant, exponential, cosine or noam")
 
 

@@ -1,4 +1,5 @@
 """audiokit synthesize: one text, a text file, a data directory, failures, mel mismatch, missing models."""
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -98,3 +99,74 @@ def test_errors_without_stack_traces(models, tmp_path, capsys):
     assert _run("hi", "--text-file", "f", "-o", tmp_path / "x", "--model", models / "tts", "--vocoder", models / "voc") == 2
     assert _run("hi", "-o", tmp_path / "x.wav", "--model", models / "tts", "--vocoder", models / "voc", "--steps", 0) == 2
     assert "--steps must be a positive integer" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def adapted(models):
+    """A tiny Lina model and an adapted directory beside it holding non-zero initial states."""
+    from audiokit.tts.adapt import save_adapted
+    from audiokit.tts.lina import CONFIGS as LINA
+
+    torch.manual_seed(1)
+    cfg = {"name": "lina", "symbols": SymbolTable.standard_ipa().to_dict(), **LINA["tiny"]}
+    m = build_model(cfg)
+    with torch.no_grad():
+        m.head.stop_out.bias.fill_(-20.0)      # never stops: 10 frames per symbol, long enough to compare
+    save_model(m, models / "lina", {"model": cfg, "frontend": {"type": "espeak", "language": "en-us"}})
+    state = build_model(cfg).new_initial_state(rank=1, scale=0.02)
+    with torch.no_grad():
+        state.k.normal_(0, 30.0)
+        state.v.normal_(0, 30.0)
+    save_adapted(models / "lina_adapted", state, models / "lina")
+    return models / "lina_adapted", state
+
+
+def test_adapted_model_directory(models, adapted, tmp_path):
+    from audiokit.infer.synthesize import Synthesizer, load_tts, load_vocoder
+    from audiokit.registry import load_model
+
+    adapted_dir, state = adapted
+    text = "Hello there."
+    # reference: the base model with the states installed by hand
+    model = load_model(models / "lina").eval()
+    model.set_initial_state(state)
+    fe = {"type": "espeak", "language": "en-us"}
+    synth = Synthesizer(model, model.symbols, fe, load_vocoder(models / "voc"))
+    tokens = torch.tensor([synth.tokens(text)])
+
+    def mel(m):
+        torch.manual_seed(3)                   # the pre-net's dropout stays on at inference
+        return m.synthesize(tokens)[0]
+
+    loaded, table, frontend = load_tts(adapted_dir)     # what the CLI loads
+    assert frontend == fe and table.to_dict() == model.symbols.to_dict()
+    torch.testing.assert_close(mel(loaded), mel(model), rtol=0, atol=0)
+    base, _, _ = load_tts(models / "lina")
+    assert (mel(base) - mel(model)).abs().max() > 1e-2         # the states change the output
+
+    assert _run(text, "-o", tmp_path / "adapted.wav", "--model", adapted_dir, "--vocoder", models / "voc",
+                "--seed", 3, "--device", "cpu") == 0
+    got, sr = sf.read(tmp_path / "adapted.wav", dtype="float32")
+    torch.manual_seed(3)
+    want = synth([synth.tokens(text)])[0].clamp(-1, 1).numpy()
+    assert sr == 22050 and got.shape == want.shape and got.size >= 256 * 20
+    np.testing.assert_allclose(got, want, atol=1e-4)   # 16-bit file
+
+
+def test_adapted_directory_errors(models, adapted, tmp_path, capsys):
+    import shutil
+
+    adapted_dir, _ = adapted
+    moved = tmp_path / "moved"
+    shutil.copytree(adapted_dir, moved)
+    (moved / "adapted.yaml").write_text("base_model: ../nowhere\nbase_model_abs: /nonexistent/base\n")
+    assert _run("hi", "-o", tmp_path / "x.wav", "--model", moved, "--vocoder", models / "voc") == 2
+    err = capsys.readouterr().err
+    assert "base model not found" in err and "Traceback" not in err
+    # states tuned on other weights are refused
+    other = tmp_path / "other"
+    shutil.copytree(adapted_dir, other)
+    meta = (other / "adapted.yaml").read_text().replace("base_weights_sha256: ", "base_weights_sha256: 0")
+    (other / "adapted.yaml").write_text(meta)
+    assert _run("hi", "-o", tmp_path / "x.wav", "--model", other, "--vocoder", models / "voc") == 2
+    assert "SHA-256 differs" in capsys.readouterr().err
