@@ -56,11 +56,11 @@ def lr_multiplier(schedule: dict | None):
         return lambda step: warm(step) * gamma ** (step // every)
     if name == "cosine":
         total, final = int(s["total"]), float(s.get("final", 0.0))
-        if total <= warmup:
-            raise ValueError(f"cosine schedule needs total > warmup, got total={total}, warmup={warmup}")
+        if total < 1:
+            raise ValueError(f"cosine schedule needs total >= 1, got {total}")
 
-        def cosine(step):
-            t = min(max(step - warmup, 0), total - warmup) / (total - warmup)
+        def cosine(step):  # a run no longer than its warm-up (a smoke test) ends at `final`
+            t = min(max(step - warmup, 0) / max(total - warmup, 1), 1.0)
             return warm(step) * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t)))
         return cosine
     if name == "noam":

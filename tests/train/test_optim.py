@@ -53,5 +53,7 @@ def test_cosine_after_linear_warmup():
             want = lr * 0.5 * (1 + math.cos(math.pi * min(i - warmup, total - warmup) / (total - warmup)))
         assert v == pytest.approx(want, abs=1e-15)
     assert got[warmup - 1] == pytest.approx(lr) and got[total] == 0.0
-    with pytest.raises(ValueError, match="total > warmup"):
-        _lrs({"name": "adamw", "lr": lr, "schedule": {"name": "cosine", "warmup": 10, "total": 10}}, 1)
+    short = _lrs({"name": "adamw", "lr": lr, "schedule": {"name": "cosine", "warmup": 10, "total": 4}}, 12)
+    assert short[:4] == pytest.approx([lr * (i + 1) / 10 for i in range(4)]) and short[11] == 0.0
+    with pytest.raises(ValueError, match="total >= 1"):
+        _lrs({"name": "adamw", "lr": lr, "schedule": {"name": "cosine", "total": 0}}, 1)
