@@ -20,6 +20,12 @@ Generation" (arXiv 2408.07547). What is implemented, with the paper's sections:
   ``freeu_backbone`` (1.1) and skip features by ``freeu_skip`` (0.9).
 * Sampling (Sec. 4): 16 midpoint steps, prior temperature 0.667.
 
+Inference runs the same maths in another layout (:class:`PackedPeriods`): the columns of
+every period are laid end to end in one sequence with zero gaps between them, so one U-Net
+call serves all periods and everything that does not depend on the ODE step (mel encoder,
+prior, reshaping indices, condition maps) is computed once per utterance. Tests hold it
+equal to the training layout.
+
 Layer sizes follow the authors' public code (periods [1,2,3,5,7], hidden 512 -> "B",
 768 with deeper middle/final stacks -> "L"); "S" is hidden 256. Use :data:`CONFIGS`.
 Audio is expected peak-normalised (the authors train on ``x / max|x| * 0.95``).
@@ -38,7 +44,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from audiokit.frontend.mel import MelSpectrogram
 from audiokit.vocoder import flow_matching as fm
 
-__all__ = ["PeriodWave", "CONFIGS", "periodify", "unperiodify"]
+__all__ = ["PeriodWave", "PackedPeriods", "CONFIGS", "periodify", "unperiodify"]
 
 _UNET_STRIDE = 4   # time stride of each down/up level
 _UNET_LEVELS = 3   # strided levels below the input level (incl. the middle) -> 4^3 = 64
@@ -145,6 +151,15 @@ def _res_stack(ch, dilations):
     return nn.Sequential(*[ResBlock(ch, d) for d in dilations])
 
 
+def _res_packed(stack, x, pk, level):
+    """A residual stack in the packed layout: gaps zeroed before every convolution."""
+    for blk in stack:
+        h = blk.c1(pk.zero_gaps(F.silu(x), level))
+        h = blk.c2(pk.zero_gaps(F.silu(h, inplace=True), level))
+        x = h.add_(x)
+    return x
+
+
 class Down(nn.Module):
     """(SiLU) strided conv along time, + time/period embedding, two residual blocks."""
 
@@ -159,6 +174,11 @@ class Down(nn.Module):
         x = self.conv(F.silu(x) if self.act else x)
         return self.res(x + self.emb(F.silu(emb))[:, :, None])
 
+    def forward_packed(self, x, emb, pk, level):
+        """``x`` at ``level - 1`` (``level`` for the first, unstrided block) in the packed layout."""
+        x = pk.layout(self.conv(pk.zero_gaps(F.silu(x), level - 1) if self.act else x))
+        return _res_packed(self.res, pk.add_per_period(x, self.emb(F.silu(emb)), level), pk, level)
+
 
 class Middle(nn.Module):
     """Last strided conv; the mel condition is added here (the U-Net's bottleneck)."""
@@ -171,6 +191,10 @@ class Middle(nn.Module):
     def forward(self, x, cond):
         x = self.conv(F.silu(x))
         return self.res(x + cond[:, :, : x.shape[-1]])
+
+    def forward_packed(self, x, pk, level):
+        x = self.conv(pk.zero_gaps(F.silu(x), level - 1))
+        return _res_packed(self.res, x.add_(pk.cond), pk, level)
 
 
 class Up(nn.Module):
@@ -186,6 +210,13 @@ class Up(nn.Module):
         x = self.conv(F.silu(x))
         x = s_backbone * x + s_skip * skip + self.emb(F.silu(emb))[:, :, None]
         return self.res(x)
+
+    def forward_packed(self, x, skip, emb, pk, level, s_skip=1.0, s_backbone=1.0):
+        x = self.conv(pk.zero_gaps(F.silu(x), level + 1))
+        if s_backbone != 1.0:
+            x.mul_(s_backbone)
+        x.add_(skip, alpha=s_skip)
+        return _res_packed(self.res, pk.add_per_period(x, self.emb(F.silu(emb)), level), pk, level)
 
 
 class PeriodUNet(nn.Module):
@@ -223,6 +254,102 @@ class PeriodUNet(nn.Module):
             h = up(h, skips.pop(), emb, s_skip, s_backbone)
         h = h.reshape(b, period, -1, rows).permute(0, 2, 3, 1)            # [B, C, T'/p, p]
         return unperiodify(h, t)
+
+    def forward_packed(self, x, emb, pk, s_skip=1.0, s_backbone=1.0):
+        """All periods at once: ``x`` [1, 1, L] packed (:class:`PackedPeriods`), ``emb`` [B, P, H]."""
+        skips = []
+        for level, down in enumerate(self.downs):
+            x = down.forward_packed(x, emb, pk, level)
+            skips.append(x)
+        x = self.mid.forward_packed(x, pk, _UNET_LEVELS)
+        for level, up in zip(range(_UNET_LEVELS - 1, -1, -1), self.ups):
+            x = up.forward_packed(x, skips.pop(), emb, pk, level, s_skip, s_backbone)
+        return x
+
+
+class PackedPeriods:
+    """Inference layout of the U-Net input: all periods (and items) in ONE sequence.
+
+    The U-Net convolves each column of the ``[T'/p, p]`` layout on its own (kernels along
+    time only), with zero padding at the column's ends. Laying every column of every period
+    end to end in one sequence ``[1, C, L]``, each followed by a gap of zeros at least as
+    wide as any convolution's padding, gives the same numbers at the column positions: a
+    convolution there reads the column and zeros, exactly as in its own padding. Columns
+    start at multiples of 64 and gaps are multiples of 64 samples, so every strided level
+    keeps the alignment. Gaps fill with garbage after each layer and are zeroed again
+    (:meth:`zero_gaps`) before each convolution. Per period (and item), the range of the
+    sequence holding its columns gets its embedding (:meth:`add_per_period`) and the
+    bottleneck its mel condition (:attr:`cond`, packed once).
+
+    Built once per utterance from the encoder's condition maps; all index work (reflect
+    padding of :func:`periodify`, gap positions) happens here, not per ODE step.
+    """
+
+    def __init__(self, periods, batch: int, length: int, conds, gap_bottom: int,
+                 channels_last: bool = False, which=None):
+        unit = _UNET_STRIDE ** _UNET_LEVELS
+        dev = conds[0].device
+        self.periods, self.batch, self.length = tuple(periods), batch, length
+        self.which = tuple(range(len(self.periods)) if which is None else which)  # embedding rows
+        self.channels_last = channels_last
+        gap = gap_bottom * unit
+        self.rows = [math.ceil(length / (p * unit)) * unit for p in self.periods]
+        self.seg = [r + gap for r in self.rows]                    # a column and its gap
+        spans = [batch * p * s for p, s in zip(self.periods, self.seg)]
+        self.offsets = [sum(spans[:i]) for i in range(len(spans))]
+        self.size = sum(spans)
+        # Gather index: packed position -> sample of x.flatten(), or batch * length (a zero).
+        src = torch.arange(1, batch * length + 1, dtype=torch.float64).view(batch, 1, length)
+        index = torch.zeros(self.size, dtype=torch.long)
+        for p, r, s, o, n in zip(self.periods, self.rows, self.seg, self.offsets, spans):
+            cols = periodify(src, p, unit)[:, 0].transpose(1, 2)  # [B, p, rows]; 0 = zero padding
+            index[o:o + n].view(batch, p, s)[..., :r] = cols.long()
+        index = torch.where(index > 0, index - 1, batch * length)
+        self.index = index.to(dev)
+        self.gaps = []
+        for level in range(_UNET_LEVELS + 1):
+            k = _UNET_STRIDE ** level
+            keep = torch.zeros(self.size // k, dtype=torch.bool)
+            for p, r, s, o, n in zip(self.periods, self.rows, self.seg, self.offsets, spans):
+                keep[o // k:(o + n) // k].view(batch * p, s // k)[:, : r // k] = True
+            self.gaps.append((~keep).nonzero().squeeze(1).to(dev))
+        # The bottleneck condition, shared by the p columns of a period.
+        k = unit
+        cond = self.layout(conds[0].new_zeros(1, conds[0].shape[1], self.size // k))
+        for c, p, r, s, o, n in zip(conds, self.periods, self.rows, self.seg, self.offsets, spans):
+            dst = cond[0, :, o // k:(o + n) // k].view(-1, batch, p, s // k)[..., : r // k]
+            dst.copy_(c[:, :, : r // k].transpose(0, 1)[:, :, None].expand_as(dst))
+        self.cond = cond
+
+    def layout(self, x):
+        """``[1, C, L]`` in the memory layout convolutions get (time-major when channels_last)."""
+        if not self.channels_last:
+            return x
+        return x.unsqueeze(2).contiguous(memory_format=torch.channels_last).squeeze(2)
+
+    def pack(self, x):
+        """``[B, 1, T]`` -> ``[1, 1, L]`` (zeros in the gaps)."""
+        return F.pad(x.reshape(-1), (0, 1))[self.index].view(1, 1, -1)
+
+    def zero_gaps(self, x, level: int):
+        return x.index_fill_(-1, self.gaps[level], 0.0)
+
+    def add_per_period(self, x, emb, level: int):
+        """``x [1, C, L_level] += emb [B, P, C]``, each period's (item's) vector on its own range."""
+        k = _UNET_STRIDE ** level
+        for i, p, s, o in zip(self.which, self.periods, self.seg, self.offsets):
+            n = self.batch * p * s
+            x[0, :, o // k:(o + n) // k].view(x.shape[1], self.batch, -1).add_(emb[:, i].T[:, :, None])
+        return x
+
+    def unpack_sum(self, y):
+        """``[1, C, L]`` -> ``[B, C, T]``: each period's columns back to time order, summed."""
+        b, c = self.batch, y.shape[1]
+        out = torch.zeros(b, c, max(r * p for r, p in zip(self.rows, self.periods)), dtype=y.dtype, device=y.device)
+        for p, r, s, o in zip(self.periods, self.rows, self.seg, self.offsets):
+            cols = y[0, :, o:o + b * p * s].view(c, b, p, s)[..., :r].permute(1, 0, 3, 2)
+            out[..., : r * p].view(b, c, r, p).add_(cols)
+        return out[..., : self.length]
 
 
 class MelEncoder(nn.Module):
@@ -384,18 +511,45 @@ class PeriodWave(nn.Module):
         """Mel + prior std channel -> per-period condition maps (computed once per utterance)."""
         return self.encoder(torch.cat([mel, std[:, None].to(mel.dtype)], dim=1))
 
-    def vector_field(self, x: torch.Tensor, t: torch.Tensor, conds, freeu: bool = False) -> torch.Tensor:
-        """Estimator ``v(x_t, t)``: ``x`` [B, 1, T], ``t`` [] or [B] -> [B, 1, T]."""
-        b = x.shape[0]
+    def _embedding(self, t: torch.Tensor, b: int, dtype) -> torch.Tensor:
+        """Time + period embeddings mixed by the MLP: ``[B, P, H]``."""
         t = t.reshape(-1).expand(b) if t.numel() == 1 else t
-        te = self.time_emb(t).to(x.dtype)                                   # [B, H/2]
+        te = self.time_emb(t).to(dtype)                                     # [B, H/2]
         pe = self.period_emb.weight * math.sqrt(self.period_emb.embedding_dim)  # [P, H/2]
-        emb = self.emb_mlp(torch.cat([te[:, None].expand(-1, len(self.periods), -1),
-                                      pe[None].expand(b, -1, -1).to(x.dtype)], dim=-1))
+        return self.emb_mlp(torch.cat([te[:, None].expand(-1, len(self.periods), -1),
+                                       pe[None].expand(b, -1, -1).to(dtype)], dim=-1))
+
+    def vector_field(self, x: torch.Tensor, t: torch.Tensor, conds, freeu: bool = False) -> torch.Tensor:
+        """Estimator ``v(x_t, t)``: ``x`` [B, 1, T], ``t`` [] or [B] -> [B, 1, T] (training layout)."""
+        emb = self._embedding(t, x.shape[0], x.dtype)
         s_skip, s_back = (self.freeu_skip, self.freeu_backbone) if freeu else (1.0, 1.0)
         out = 0
         for i, p in enumerate(self.periods):  # one shared U-Net, conditioned on the period
             out = out + self.unet(x, p, emb[:, i], conds[i], s_skip, s_back)
+        out = out / math.sqrt(len(self.periods))
+        return self.out(F.silu(self.final(out)))
+
+    def pack(self, conds, batch: int, length: int, channels_last: bool = False,
+             groups: int = 1) -> list[PackedPeriods]:
+        """The inference layout for ``batch`` items of ``length`` samples (see :class:`PackedPeriods`):
+        the periods split into ``groups`` U-Net calls (1: all at once; ``len(periods)``: one
+        call per period, which keeps a CPU's working set in cache)."""
+        k = self.hparams["kernel_size"]
+        gap = max((k - 1) // 2, 2, *self.hparams["mid_dilations"])  # widest padding, bottom level
+        n = len(self.periods)
+        groups = max(1, min(int(groups), n))
+        split = [list(range(n))[g::groups] for g in range(groups)]
+        return [PackedPeriods([self.periods[i] for i in w], batch, length, [conds[i] for i in w], gap,
+                              channels_last, w) for w in split]
+
+    def vector_field_packed(self, x: torch.Tensor, t: torch.Tensor, packed: list[PackedPeriods],
+                            freeu: bool = False) -> torch.Tensor:
+        """:meth:`vector_field` in the packed layout (:meth:`pack`): one U-Net call per group."""
+        emb = self._embedding(t, x.shape[0], x.dtype)
+        s_skip, s_back = (self.freeu_skip, self.freeu_backbone) if freeu else (1.0, 1.0)
+        out = 0
+        for pk in packed:
+            out = out + pk.unpack_sum(self.unet.forward_packed(pk.pack(x), emb, pk, s_skip, s_back))
         out = out / math.sqrt(len(self.periods))
         return self.out(F.silu(self.final(out)))
 
@@ -431,8 +585,16 @@ class PeriodWave(nn.Module):
     # ---- inference -----------------------------------------------------------------
     def sample(self, mel: torch.Tensor, steps: int | None = None, method: str | None = None,
                temperature: float | None = None, freeu: bool | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """Differentiable ODE sampling (PeriodWave-Turbo trains through it): -> ``[B, frames*hop]``."""
+               generator: torch.Generator | None = None, packed: bool | None = None,
+               groups: int | None = None, channels_last: bool = False) -> torch.Tensor:
+        """ODE sampling -> ``[B, frames*hop]``; differentiable (PeriodWave-Turbo trains through it).
+
+        ``packed`` picks :meth:`vector_field_packed` over the training layout (default: on
+        a GPU when gradients are off; on a CPU the training layout measured faster, its
+        per-period tensors staying in cache), with ``groups`` U-Net calls per step (see
+        :meth:`pack`); ``channels_last`` stores its activations time-major (for
+        reduced-precision convolutions on GPUs).
+        """
         self._check(mel)
         steps = self.steps if steps is None else steps
         method = self.method if method is None else method
@@ -443,15 +605,22 @@ class PeriodWave(nn.Module):
         z = torch.randn(std.shape, generator=generator, device=std.device, dtype=std.dtype)
         x0 = z * self.noise_scale * std * temperature
         conds = self.encode(mel, std_f)
-        x = fm.solve(lambda x, t: self.vector_field(x, t, conds, freeu), x0, steps, method)
+        if packed if packed is not None else (mel.is_cuda and not torch.is_grad_enabled()):
+            pk = self.pack(conds, x0.shape[0], x0.shape[-1], channels_last, groups or 1)
+            x = fm.solve(lambda x, t: self.vector_field_packed(x, t, pk, freeu), x0, steps, method)
+        else:
+            x = fm.solve(lambda x, t: self.vector_field(x, t, conds, freeu), x0, steps, method)
         return x[:, 0]
 
     @torch.no_grad()
     def generate(self, mel: torch.Tensor, steps: int | None = None, method: str | None = None,
                  temperature: float | None = None, freeu: bool | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None, packed: bool | None = None,
+                 groups: int | None = None, channels_last: bool = False) -> torch.Tensor:
         """mel ``[B, n_mels, frames]`` -> waveform ``[B, frames * hop_length]`` in [-1, 1].
 
-        ``None`` arguments take the model's defaults (``self.steps``, ``self.method``, ...).
+        ``None`` arguments take the model's defaults (``self.steps``, ``self.method``, ...);
+        ``packed``/``groups``/``channels_last`` as in :meth:`sample` (same maths, faster layout).
         """
-        return self.sample(mel, steps, method, temperature, freeu, generator).clamp(-1.0, 1.0)
+        return self.sample(mel, steps, method, temperature, freeu, generator, packed, groups,
+                           channels_last).clamp(-1.0, 1.0)

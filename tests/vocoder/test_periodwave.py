@@ -161,3 +161,67 @@ def test_registry_roundtrip(tmp_path, tiny):
     mel = torch.randn(1, 80, 3)
     torch.testing.assert_close(loaded.generate(mel, steps=1, generator=torch.Generator().manual_seed(0)),
                                tiny.generate(mel, steps=1, generator=torch.Generator().manual_seed(0)))
+
+
+# ---- packed inference layout (all periods in one U-Net call) ---------------------------
+FIVE = dict(CONFIGS["tiny"], periods=(1, 2, 3, 5, 7), hidden_dim=64, mid_dilations=(1, 4))
+
+
+@pytest.fixture(scope="module")
+def five():
+    torch.manual_seed(2)
+    return PeriodWave(**FIVE).eval()
+
+
+def test_packed_layout_holds_each_periods_columns(five):
+    """pack(): period p's columns are periodify()'s columns, in order, zeros elsewhere."""
+    b, t = 2, 5 * 256 - 37
+    x = torch.randn(b, 1, t)
+    conds = five.encode(torch.randn(b, 80, 5), torch.ones(b, 5))
+    (pk,) = five.pack(conds, b, t)
+    flat = pk.pack(x)[0, 0]
+    used = torch.zeros_like(flat, dtype=torch.bool)
+    for p, r, s, o in zip(pk.periods, pk.rows, pk.seg, pk.offsets):
+        want = periodify(x, p, 64)[:, 0].transpose(1, 2)              # [B, p, rows]
+        got = flat[o:o + b * p * s].view(b, p, s)
+        torch.testing.assert_close(got[..., :r], want, rtol=0, atol=0)
+        used[o:o + b * p * s].view(b, p, s)[..., :r] = True
+    assert flat[~used].abs().max() == 0 and pk.gaps[0].numel() == int((~used).sum())
+
+
+@pytest.mark.parametrize("freeu", [False, True], ids=["plain", "freeu"])
+@pytest.mark.parametrize("per_item_t", [False, True], ids=["shared-t", "per-item-t"])
+@pytest.mark.parametrize("groups,channels_last", [(1, False), (2, False), (5, False), (1, True)],
+                         ids=["one-call", "two-calls", "per-period", "channels-last"])
+def test_packed_vector_field_equals_training_layout(five, freeu, per_item_t, groups, channels_last):
+    b, frames = 2, 6
+    mel = torch.randn(b, 80, frames) - 4
+    conds = five.encode(mel, five.prior_std(mel))
+    x = torch.randn(b, 1, frames * 256)
+    t = torch.tensor([0.2, 0.9]) if per_item_t else torch.tensor(0.4)
+    with torch.no_grad():
+        want = five.vector_field(x, t, conds, freeu)
+        got = five.vector_field_packed(x, t, five.pack(conds, b, frames * 256, channels_last, groups), freeu)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_packed_gaps_must_cover_the_padding(five):
+    """The equality above needs the zero gaps: without them columns leak into each other."""
+    from audiokit.vocoder.periodwave import PackedPeriods
+
+    mel = torch.randn(1, 80, 4) - 4
+    conds = five.encode(mel, five.prior_std(mel))
+    x = torch.randn(1, 1, 1024)
+    with torch.no_grad():
+        want = five.vector_field(x, torch.tensor(0.5), conds)
+        narrow = PackedPeriods(five.periods, 1, 1024, conds, gap_bottom=0)
+        got = five.vector_field_packed(x, torch.tensor(0.5), [narrow])
+    assert (got - want).abs().max() > 1e-3
+
+
+def test_generate_packed_equals_training_layout(five):
+    mel = torch.randn(2, 80, 5) - 4
+    for method, steps in (("euler", 2), ("midpoint", 1)):
+        ref = five.generate(mel, steps=steps, method=method, generator=torch.Generator().manual_seed(0), packed=False)
+        got = five.generate(mel, steps=steps, method=method, generator=torch.Generator().manual_seed(0), packed=True)
+        torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)

@@ -3,6 +3,7 @@
 
     python tools/bench/bench_vocoder.py --device cuda                 # H100: fp32, bf16, bf16 + compile
     python tools/bench/bench_vocoder.py --device cpu --threads 2      # 2 CPU cores (fp32)
+    python tools/bench/bench_vocoder.py --modes fp32-ref,fp32,bf16-ref,bf16,bf16-cl --only turbo  # layouts A/B
 
 Rows, all with random weights of the published configurations (weights do not change the
 time): audiokit's HiFi-GAN V1, PeriodWave-Turbo-B at 2 and 4 Euler steps, PeriodWave-B at
@@ -15,6 +16,14 @@ import is skipped with a note. Speed = audio seconds / processing seconds (media
 with HiFi-GAN V1 in the same mode. "compile" is ``torch.compile`` of the network (for
 PeriodWave the estimator, called once per ODE step); the mel encoder runs once per
 utterance, not per step.
+
+A mode is a dtype (fp32 | bf16) with optional flags joined by "-": ``ref`` runs PeriodWave
+in its training layout (one U-Net call per period), ``packed`` in the packed inference
+layout (all periods in one call, :class:`audiokit.vocoder.periodwave.PackedPeriods`);
+neither: the model's default for the device (packed on GPU, training layout on CPU).
+``cl`` keeps the packed activations time-major (channels-last convolutions), ``compile``
+is ``torch.compile`` (default mode), ``graph`` ``torch.compile(mode="reduce-overhead")``
+(CUDA graphs). The flags other than compile/graph apply to PeriodWave rows only.
 """
 
 from __future__ import annotations
@@ -99,12 +108,15 @@ def _bigvgan():
 
 
 def _pw_run(steps, method, temperature, freeu):
-    def run(m, mel, gen):
-        return m.generate(mel, steps=steps, method=method, temperature=temperature, freeu=freeu, generator=gen)
+    def run(m, mel, gen, flags=()):
+        packed = False if "ref" in flags else True if ("packed" in flags or "cl" in flags) else None
+        return m.generate(mel, steps=steps, method=method, temperature=temperature, freeu=freeu, generator=gen,
+                          packed=packed, channels_last="cl" in flags)
+    run.layouts = True
     return run
 
 
-def _plain_run(m, mel, gen):
+def _plain_run(m, mel, gen, flags=()):
     return m(mel)
 
 
@@ -128,7 +140,8 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--repeats", type=int, default=None, help="timed runs (default: 10 on GPU, 3 on CPU)")
     p.add_argument("--modes", default=None,
-                   help="comma list of fp32,bf16,bf16-compile,fp32-compile (default: GPU fp32,bf16,bf16-compile; CPU fp32)")
+                   help="comma list of modes, dtype plus flags (see above), e.g. fp32,bf16-ref,bf16-cl-compile "
+                        "(default: GPU fp32,bf16,bf16-compile; CPU fp32)")
     p.add_argument("--only", default=None, help="comma list of row-name substrings to run (case-insensitive)")
     p.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
     a = p.parse_args(argv)
@@ -164,15 +177,20 @@ def main(argv=None):
         mel = (torch.randn(1, n_mels, frames, generator=g) - 5.0).to(dev)  # log-mel-like level
         params = sum(q.numel() for q in model.parameters()) / 1e6
         for mode in modes:
-            dtype = torch.bfloat16 if mode.startswith("bf16") else None
+            dtype_name, *flags = mode.split("-")
+            if dtype_name not in ("fp32", "bf16") or set(flags) - {"ref", "packed", "cl", "compile", "graph"}:
+                p.error(f"unknown mode {mode!r}")
+            if set(flags) & {"ref", "packed", "cl"} and not getattr(run, "layouts", False):
+                continue  # layout flags mean nothing for this row
+            dtype = torch.bfloat16 if dtype_name == "bf16" else None
             net = model
-            if mode.endswith("compile"):
-                net = _compiled(key, model)
+            if {"compile", "graph"} & set(flags):
+                net = _compiled(key, model, "reduce-overhead" if "graph" in flags else None)
             gen = torch.Generator(device=dev).manual_seed(0)
 
             def fn():
                 with torch.inference_mode(), torch.autocast(dev.split(":")[0], dtype=dtype, enabled=dtype is not None):
-                    return run(net, mel, gen)
+                    return run(net, mel, gen, flags)
             try:
                 t0 = time.perf_counter()
                 sec = timed(fn, dev, repeats, warmup=2 if cuda else 1)
@@ -196,28 +214,32 @@ def main(argv=None):
 _COMPILED: dict = {}
 
 
-def _compiled(key, model):
-    if key not in _COMPILED:
+def _compiled(key, model, mode=None):
+    if (key, mode) not in _COMPILED:
         if key == "periodwave_b":
-            # The per-step estimator only (encode() runs once per utterance), on a shallow
-            # copy sharing the weights so the eager rows keep the eager estimator.
+            # The per-step estimators only (encode() and the packed layout run once per
+            # utterance), on a shallow copy sharing the weights so the eager rows stay eager.
             import copy
 
             m = copy.copy(model)
-            m.vector_field = torch.compile(model.vector_field, dynamic=False)
-            _COMPILED[key] = m
+            m.vector_field = torch.compile(model.vector_field, dynamic=False, mode=mode)
+            m.vector_field_packed = torch.compile(model.vector_field_packed, dynamic=False, mode=mode)
+            _COMPILED[key, mode] = m
         else:
-            _COMPILED[key] = torch.compile(model, dynamic=False)
-    return _COMPILED[key]
+            _COMPILED[key, mode] = torch.compile(model, dynamic=False, mode=mode)
+    return _COMPILED[key, mode]
 
 
 def render(results, notes, hw, seconds):
+    def plain(mode):  # HiFi-GAN's mode for a PeriodWave layout mode: dtype and compile flags only
+        return "-".join(f for f in mode.split("-") if f not in ("ref", "packed", "cl"))
+
     base = {r["mode"]: r["xrt"] for r in results if r["name"] == "HiFi-GAN V1"}
     lines = [f"Vocoder speed on {hw}: {seconds:g} s of audio, batch 1 (x real time = audio s / compute s).", "",
              "| vocoder | params (M) | network evals | mode | ms | x real time | vs HiFi-GAN V1 |",
              "| --- | ---: | ---: | --- | ---: | ---: | ---: |"]
     for r in results:
-        ratio = f"{r['xrt'] / base[r['mode']]:.2f}" if r["mode"] in base else "-"
+        ratio = f"{r['xrt'] / base[plain(r['mode'])]:.2f}" if plain(r["mode"]) in base else "-"
         lines.append(f"| {r['name']} | {r['params']:.1f} | {r['nfe']} | {r['mode']} | {r['ms']:.1f} | "
                      f"{r['xrt']:.1f} | {ratio} |")
     for n in notes:
