@@ -259,8 +259,9 @@ def _bwd_kernel(q, k, v, do, g, sbuf, hr, dsf, dq, dk, dv, ds0, dgp, scale, N, N
 
 # ----------------------------------------------------------------------------- launcher
 def bwd_warps(big: bool, has_decay: bool) -> int:
-    """Warps of the backward programs (a function so the benchmark can sweep it)."""
-    return 8 if big else 4
+    """Warps of the backward programs (a function so a benchmark can sweep it). H200, B=2 H=8 N=131072
+    D=64 bf16 fwd+bwd: no decay 2.41 ms with 4 warps / 2.46 with 8; decay 4.27 / 4.02."""
+    return 8 if big or has_decay else 4
 
 
 def scan(q, k, v, log_decay, scale, s0=None, store_final=False):

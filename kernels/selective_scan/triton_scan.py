@@ -306,19 +306,18 @@ def _sm_count(device) -> int:
 
 
 def config(Bt: int, Dm: int, N: int, L: int) -> dict:
-    """Tiles. The backward works on chunks of BLS steps with one [BDB, BN, BLS] tile (2048 fp32
-    elements, ~8 per thread at 8 warps: it keeps about ten such tiles live); the forward on BLF-step
-    chunks of BDF channels, which share their B and C loads, and stores the state every BLS steps
-    (S is [Bt, D, L/BLS, N]). Compiled for sm_90 at N = 16: forward 98 registers, backward 255,
-    no spills, <= 8 KiB shared memory."""
+    """Tiles. The backward works on chunks of BLS steps with one [BDB, BN, BLS] tile; the forward on
+    BLF-step chunks of BDF channels, which share their B and C loads, and stores the state every BLS
+    steps (S is [Bt, D, L/BLS, N]). Chosen by a sweep on an H200 (B=2, D=512, N=16, L=32768, bf16,
+    .whl-style script in BENCHMARKS.md): forward BLF=32, BDF=4, 4 warps 1.58 ms (the first guess,
+    64/4/8 warps, 3.07 ms); backward BLS=256 with 4 warps 9.6 ms fwd+bwd (128 with 8 warps: 18.7 ms)."""
     BN = block(N, 256)
-    BLS = max(16, min(2048 // BN, 128, triton.next_power_of_2(L)))
-    BLF = max(16, min(BLS, 64))
+    BLS = max(16, min(4096 // BN, 256, triton.next_power_of_2(L)))
+    BLF = max(16, min(BLS, 32))
     BDF = max(1, min(4, 4096 // (BN * BLF)))
     while BDF > 1 and Bt * triton.cdiv(Dm, BDF) < 256:
         BDF //= 2
-    # 8 warps: only ~2 forward programs share an SM at Bt * Dm = 1024, so more warps hide latency
-    return dict(BN=BN, BLS=BLS, BLF=BLF, BDF=BDF, nw_f=8 if BDF * BN * BLF >= 4096 else 4, BDB=1, nw_b=8)
+    return dict(BN=BN, BLS=BLS, BLF=BLF, BDF=BDF, nw_f=4, BDB=1, nw_b=4)
 
 
 def _strides3(x):
