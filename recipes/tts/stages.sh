@@ -2,7 +2,11 @@
 # The recipe provides local/data.sh (stage 0: data directories with wav.scp and text) and,
 # where the corpus can be downloaded, local/download.sh (stage -1), and sets:
 #   models              recipes/tts/conf/model choices, one or more ("a b": trained and scored side by side)
-#   optim               recipes/tts/conf/optim choice
+#   optim               recipes/tts/conf/optim choice for every model; empty: each model's own
+#                       (fastspeech; transformer_tts* -> transformer_tts; lina* -> lina)
+#   <prefix>_opts       optional per-model Hydra overrides, after train_opts: for config
+#                       fastspeech_mini_linear the first of fastspeech_mini_linear_opts,
+#                       fastspeech_mini_opts, fastspeech_opts that the recipe defines
 #   train_set valid_set test_sets   data directories under data/
 #   train_opts          extra Hydra overrides for recipes/tts/train.py ("" for none)
 #   vocoder             a trained vocoder directory; empty: stage 2 trains one on $train_set
@@ -11,7 +15,7 @@
 #   metrics             metrics of audiokit score for the synthesized speech against data/<test set>
 #   ref_metrics         metrics also scored on the recordings themselves (the recogniser's own
 #                       WER on real speech, beside the synthesized rows; empty: none)
-: "${optim:=fastspeech}"
+: "${optim:=}"
 : "${train_opts:=}"
 : "${vocoder:=}"
 : "${voc_task:=periodwave}"
@@ -26,6 +30,18 @@
 : "${score_jobs:=2}"
 _tts_conf=$AUDIOKIT_ROOT/recipes/tts
 _voc_dir=${vocoder:-exp/vocoder_$voc_model}
+
+# Per-model overrides: the variable <p>_opts for the longest prefix p of the config name (cut
+# at underscores) that the recipe defines.
+_model_opts() {
+  local p=$1 v
+  while :; do
+    v=${p}_opts
+    if declare -p "$v" >/dev/null 2>&1; then printf '%s' "${!v}"; return; fi
+    [ "${p%_*}" != "$p" ] || return 0
+    p=${p%_*}
+  done
+}
 
 if stage -1 "download the corpus"; then
   # shellcheck disable=SC2086
@@ -42,9 +58,9 @@ fi
 
 if stage 1 "train acoustic model(s) $models"; then
   for m in $models; do
-    # shellcheck disable=SC2086
-    launch "$_tts_conf/train.py" model="$m" optim="$optim" exp_dir="exp/$m" \
-      data.train=data/$train_set data.valid=data/$valid_set $train_opts
+    # shellcheck disable=SC2086,SC2046
+    launch "$_tts_conf/train.py" model="$m" ${optim:+optim="$optim"} exp_dir="exp/$m" \
+      data.train=data/$train_set data.valid=data/$valid_set $train_opts $(_model_opts "$m")
   done
 fi
 

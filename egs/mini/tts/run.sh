@@ -1,25 +1,39 @@
 #!/usr/bin/env bash
 # Mini TTS recipe: runs end to end on a CPU in about 15 minutes with no download.
 # One eSpeak NG voice (en-us+m1) reads 300 training utterances (about 14 minutes of speech,
-# tools/make_mini_corpus.py --voice) at 22.05 kHz; a small FastSpeech with MAS durations and
-# the Matcha-TTS flow-matching decoder is trained, a tiny vocoder is trained on the same
-# recordings (or give --vocoder DIR), the 10 held-out test sentences are synthesized and
-# scored against the recordings (mel-cepstral distortion, F0 RMSE, and the WER/CER of a
-# recogniser, also on the recordings themselves). The output is speech-like, not of
-# publishable quality.
-#   ./run.sh [--stage N] [--stop_stage M] [--models fastspeech_mini_softmax] [--vocoder DIR]
+# tools/make_mini_corpus.py --voice) at 22.05 kHz; a small acoustic model is trained
+# (--model fastspeech: FastSpeech with MAS durations and the Matcha-TTS flow-matching decoder;
+# transformer_tts: Transformer-TTS; lina: the Lina-style GLA decoder; each its *_mini config and
+# its own optimiser), a tiny vocoder is trained on the same recordings (or give --vocoder DIR),
+# the 10 held-out test sentences are synthesized and scored against the recordings
+# (mel-cepstral distortion, F0 RMSE, and the WER/CER of a recogniser, also on the recordings
+# themselves). The output is speech-like, not of publishable quality.
+# Stage 5 (only with --adapt_voice VOICE): voice adaptation. lina_mini is trained on the six
+# training voices of the multi-voice mini corpus, adapted to VOICE (a voice it never heard) by
+# initial-state tuning (`audiokit adapt`) on a few minutes of its speech, and VOICE's test
+# sentences are synthesized before and after adaptation and scored (spk_sim, wer):
+# exp/adapt_<voice>/RESULTS.md.
+#   ./run.sh [--stage N] [--stop_stage M] [--model fastspeech|transformer_tts|lina] [--vocoder DIR]
 #   ./run.sh --models "fastspeech_mini_softmax fastspeech_mini_linear fastspeech_mini_gla fastspeech_mini_wersa"
+#   ./run.sh --stage 5 --adapt_voice en-gb-x-rp+f4
 set -euo pipefail
 cd "$(dirname "$0")"
 
-models=fastspeech_mini_linear
-optim=fastspeech
+model=fastspeech        # fastspeech | transformer_tts | lina: trains fastspeech_mini_linear | <model>_mini
+models=                 # recipes/tts/conf/model names instead of --model (several: side by side)
+optim=                  # empty: each model's own optimiser (recipes/tts/conf/optim)
 train_set=train
 valid_set=dev
 test_sets=test
-# lr 1e-3 instead of Matcha's 1e-4 because the run is short.
 train_opts="trainer.max_steps=1500 trainer.batch_size=8 trainer.num_workers=1 trainer.log_every=100 \
-trainer.valid_every=500 trainer.save_every=500 optim.model.lr=1e-3 data.max_valid=5"
+trainer.valid_every=500 trainer.save_every=500 data.max_valid=5"
+# Per-model additions (the first of <config>_opts, then shorter prefixes, that is defined):
+# FastSpeech at lr 1e-3 instead of Matcha's 1e-4 because the run is short; Lina's 500 warm-up
+# steps cut to 150, a tenth of the run. Transformer-TTS keeps Noam with warm-up 4000 (d 128:
+# the lr rises to 5.2e-4 by step 1500).
+fastspeech_opts="optim.model.lr=1e-3"
+lina_opts="optim.model.schedule.warmup=150"
+transformer_tts_opts=
 vocoder=
 voc_task=periodwave
 voc_model=periodwave_tiny
@@ -32,6 +46,29 @@ metrics=mcd,f0_rmse,wer,cer
 ref_metrics=wer,cer
 data_opts="--voice en-us+m1 --n-train 300 --n-dev 5 --n-test 10"
 score_jobs=2
+# Stage 5, voice adaptation (skipped unless --adapt_voice is given).
+adapt_voice=            # an eSpeak NG voice outside the corpus's training voices, e.g. en-gb-x-rp+f4
+adapt_model=lina_mini   # a lina config
+adapt_data_opts="--n-train 240 --n-dev 6 --n-test 0"          # the multi-voice corpus (data/multi)
+adapt_voice_opts="--n-train 60 --n-dev 0 --n-test 10"         # the new voice: adaptation set and test sentences
+adapt_train_opts="trainer.max_steps=300 trainer.max_minutes=7 trainer.valid_every=300 trainer.save_every=100 \
+trainer.log_every=25 mel_stats_items=200 optim.model.schedule.warmup=30"   # after train_opts and lina_opts
+adapt_opts="--steps 60 --batch-size 4"                        # audiokit adapt
+adapt_metrics=spk_sim,wer
 
 . ../../../tools/recipe.sh
+
+if [ -z "$models" ]; then
+  case $model in
+    fastspeech) models=fastspeech_mini_linear ;;
+    transformer_tts|lina) models=${model}_mini ;;
+    *) echo "$0: --model must be fastspeech, transformer_tts or lina (or name configs with --models), got '$model'" >&2
+       exit 2 ;;
+  esac
+fi
+
 . ../../../recipes/tts/stages.sh
+
+if [ -n "$adapt_voice" ] && stage 5 "adapt $adapt_model to the voice $adapt_voice"; then
+  . local/adapt.sh
+fi
