@@ -33,8 +33,10 @@ def chunk_selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, in
         a = torch.exp(dlt[..., None] * A[None, :, None, :])                              # [Bt, D, T, N]
         b = (dlt * x[..., sl])[..., None] * Bm[..., sl].transpose(1, 2)[:, None]         # [Bt, D, T, N]
         hs = []
-        for t in range(a.shape[2]):
-            h = torch.addcmul(b[:, :, t], a[:, :, t], h)
+        # unbind, not a[:, :, t]: autograd of each indexing step would allocate and zero a
+        # chunk-sized gradient (backward 22.3 s -> 3.4 s on a [400, 64, 101, 16] scan).
+        for a_t, b_t in zip(a.unbind(2), b.unbind(2)):
+            h = torch.addcmul(b_t, a_t, h)
             hs.append(h)
         ys.append(torch.einsum("bdtn,bnt->bdt", torch.stack(hs, 2), Cm[..., sl]))
     y = torch.cat(ys, -1)

@@ -77,7 +77,7 @@ def _fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S,
     """One program: batch row i_b, channels [i_d BD, (i_d + 1) BD), all L steps in NC chunks of BL.
     The state before every R-th chunk goes to S [Bt, D, NS, N] (the backward's chunks are R BL long)."""
     # every tensor is 3-d over (channel, state, time) so all share one layout, time fastest
-    i_d, i_b = tl.program_id(0), tl.program_id(1)
+    i_d, i_b = tl.program_id(0), tl.program_id(1).to(tl.int64)  # int64: B*D*L may pass 2**31
     rd = i_d * BD + tl.arange(0, BD)[:, None, None]
     rn = tl.arange(0, BN)[None, :, None]
     rt = tl.arange(0, BL)[None, None, :]
@@ -136,7 +136,7 @@ def _bwd_local_kernel(delta, A, C, z, bias, dout, Gl, P,
                       HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
     """Backward pass 1, one program per (channel block, chunk, batch row): the chunk's adjoint at its
     first step with nothing entering from later chunks (Gl), and the product of its decays (P)."""
-    i_d, c, i_b = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    i_d, c, i_b = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
     rd = i_d * BD + tl.arange(0, BD)[:, None, None]
     rn = tl.arange(0, BN)[None, :, None]
     rt = tl.arange(0, BL)[None, None, :]
@@ -168,7 +168,7 @@ def _bwd_carry_kernel(delta, A, bias, dsf, Gl, P, ds0, sd_b, sd_d, Dm, N, NC,
                       HAS_DSF: tl.constexpr, NEED_DS0: tl.constexpr):
     """Backward pass 2, sequential over chunks: K_{c-1} = Gl_c + P_c K_c from K_{NC-1} = dsf; K_c
     (the adjoint at the first step after chunk c) overwrites Gl_c; dh_in = a_0 K_{-1}."""
-    i_d, i_b = tl.program_id(0), tl.program_id(1)
+    i_d, i_b = tl.program_id(0), tl.program_id(1).to(tl.int64)  # int64: B*D*L may pass 2**31
     rd = i_d * BD + tl.arange(0, BD)[:, None]
     rn = tl.arange(0, BN)[None, :]
     md = rd < Dm
@@ -228,7 +228,7 @@ def _bwd_kernel(u, delta, A, B, C, Dv, z, bias, S, K, dout,
     """Backward pass 3, one program per (chunk, batch row, group of DPG channels): with h entering
     the chunk from S and the adjoint from K, every gradient; dB and dC are summed over the group's
     channels in registers, then over groups (and dA, dD, d delta_bias over rows and chunks) by atomics."""
-    c, i_b, i_g = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    c, i_b, i_g = tl.program_id(0), tl.program_id(1).to(tl.int64), tl.program_id(2)
     rn = tl.arange(0, BN)[None, :, None]
     rt = tl.arange(0, BL)[None, None, :]
     mn = rn < N
