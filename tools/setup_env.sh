@@ -16,6 +16,10 @@ if [ ! -f "$stamp" ] || [ "$root/setup.cfg" -nt "$stamp" ] || [ "$root/pyproject
   echo "[setup_env] installing audiokit and its dependencies (first time: ~2 min)"
   "$venv/bin/python" -m pip install -q --upgrade pip
   "$venv/bin/python" -m pip install -q -e "$root[${AUDIOKIT_EXTRAS:-test,tts-eval}]"
+  # mamba-ssm's pure-PyTorch reference for the cross-check test; its CUDA extension is not built
+  # (nor needed), which takes these flags and no build isolation. Best effort: the test skips without it.
+  MAMBA_FORCE_BUILD=TRUE MAMBA_SKIP_CUDA_BUILD=TRUE "$venv/bin/python" -m pip install -q --no-build-isolation \
+    --no-deps wheel mamba-ssm==2.3.2.post1 einops==0.8.2 || echo "[setup_env] mamba-ssm not installed; its cross-check test will skip"
   touch "$stamp"
 fi
 echo "[setup_env] ready: $venv"
