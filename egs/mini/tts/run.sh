@@ -7,7 +7,8 @@
 # its own optimiser), a tiny vocoder is trained on the same recordings (or give --vocoder DIR),
 # the 10 held-out test sentences are synthesized and scored against the recordings
 # (mel-cepstral distortion, F0 RMSE, and the WER/CER of a recogniser, also on the recordings
-# themselves). The output is speech-like, not of publishable quality.
+# themselves). At this CPU budget the output is not intelligible yet (Whisper WER 100 % against
+# 26 % on the recordings; BENCHMARKS.md): the recipe shows the pipeline, not a usable voice.
 # Stage 5 (only with --adapt_voice VOICE): voice adaptation. lina_mini is trained on the six
 # training voices of the multi-voice mini corpus, adapted to VOICE (a voice it never heard) by
 # initial-state tuning (`audiokit adapt`) on a few minutes of its speech, and VOICE's test
