@@ -15,12 +15,7 @@ VOC = {"name": "hifigan", "upsample_initial_channel": 32, "resblock_kernel_sizes
        "resblock_dilation_sizes": [[1, 3, 5]]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

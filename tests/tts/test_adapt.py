@@ -18,12 +18,7 @@ from audiokit.tts.transformer_tts import CONFIGS as TT_CONFIGS
 SR = 22050
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()

@@ -13,14 +13,7 @@ TINY_FS = dict(vocab_size=20, n_mels=80, **FS_CONFIGS["tiny"], decoder="cfm", cf
 SMALL_FS = {**TINY_FS, "n_mels": 16, "mel_preset": None}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Models this small gain nothing from a second thread, and OpenMP's barriers make them
-    # many times slower when the cores are busy with other work.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _n(m):

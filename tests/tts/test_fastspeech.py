@@ -10,14 +10,7 @@ from audiokit.tts.fastspeech import CONFIGS, FastSpeech
 TINY = dict(vocab_size=20, n_mels=80, **CONFIGS["tiny"])
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Models this small gain nothing from a second thread, and OpenMP's barriers make them
-    # many times slower when the cores are busy with other work.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _params(m):

@@ -9,12 +9,7 @@ from audiokit.text.symbols import SymbolTable
 from audiokit.tts.lina import CONFIGS, GLA, LinaTTS
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _batch(B=2, T=7, F_=23, vocab=20, seed=0):

@@ -11,13 +11,7 @@ from audiokit.tts.autoregressive import stop_loss
 from audiokit.tts.transformer_tts import CONFIGS, TransformerTTS, guided_attention_loss, sinusoids
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Small ops: threads only contend on the 2-core CI machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _batch(B=2, T=7, F_=23, vocab=20, seed=0):

@@ -8,12 +8,7 @@ from audiokit.tts.task import TTSTask
 MODEL = {"name": "fastspeech", "vocab_size": 20, "n_mels": 16, "mel_preset": None, **CONFIGS["tiny"]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _batch(b=2, seed=0):
