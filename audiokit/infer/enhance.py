@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from audiokit.audio import AudioError, load, resample, save
 from audiokit.datadir import DataDirError
-from audiokit.infer.jobs import Job, collect_jobs, write_results
+from audiokit.infer.jobs import Job, collect_jobs, report, write_results
 
 @torch.no_grad()
 def enhance_waveform(model, wav: torch.Tensor, sample_rate: int, *, chunk_seconds: float | None = 10.0,
@@ -175,10 +175,4 @@ def run(args: argparse.Namespace) -> int:
     print(f"audiokit enhance: {mode} on {device}{', bf16 autocast' if amp_dtype else ''}", file=sys.stderr)
     failures = enhance_jobs(model, jobs, out, device=device, chunk_seconds=chunk_seconds,
                             overlap_seconds=args.overlap_seconds, downmix=args.downmix, amp_dtype=amp_dtype)
-    print(f"enhanced {len(jobs) - len(failures)}/{len(jobs)} files into {out}", file=sys.stderr)
-    if failures:
-        print(f"{len(failures)} failed (listed in {out / 'failures.txt'}):", file=sys.stderr)
-        for k, v in list(failures.items())[:10]:
-            print(f"  {k}: {v}", file=sys.stderr)
-        return 1
-    return 0
+    return report("enhanced", len(jobs), failures, out)

@@ -6,6 +6,7 @@ so both accept the same things and name their outputs the same way.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,3 +61,14 @@ def write_results(out_dir: Path, done: dict[str, str], failures: dict[str, str])
         write_table(Path(out_dir) / "wav.scp", done)
     if failures:
         write_table(Path(out_dir) / "failures.txt", {k: v.replace("\n", " ") for k, v in failures.items()})
+
+
+def report(verb: str, total: int, failures: dict[str, str], out_dir: Path, what: str = "files") -> int:
+    """Print the batch summary the runners share; exit status 1 when anything failed."""
+    print(f"{verb} {total - len(failures)}/{total} {what} into {out_dir}", file=sys.stderr)
+    if not failures:
+        return 0
+    print(f"{len(failures)} failed (listed in {Path(out_dir) / 'failures.txt'}):", file=sys.stderr)
+    for k, v in list(failures.items())[:10]:
+        print(f"  {k}: {v}", file=sys.stderr)
+    return 1

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from audiokit.audio import AudioError, save
 from audiokit.datadir import DataDir, DataDirError, write_table
-from audiokit.infer.jobs import write_results
+from audiokit.infer.jobs import report, write_results
 
 __all__ = ["NoModelError", "load_tts", "load_vocoder", "Synthesizer", "add_arguments", "run"]
 
@@ -243,10 +243,4 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.out)
     failures = synthesize_texts(synth, sentences, out, batch_size=args.batch_size)
-    print(f"synthesized {len(sentences) - len(failures)}/{len(sentences)} sentences into {out}", file=sys.stderr)
-    if failures:
-        print(f"{len(failures)} failed (listed in {out / 'failures.txt'}):", file=sys.stderr)
-        for k, v in list(failures.items())[:10]:
-            print(f"  {k}: {v}", file=sys.stderr)
-        return 1
-    return 0
+    return report("synthesized", len(sentences), failures, out, "sentences")

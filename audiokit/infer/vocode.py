@@ -30,7 +30,7 @@ from tqdm import tqdm
 from audiokit.audio import AudioError, load, resample, save
 from audiokit.datadir import DataDirError
 from audiokit.frontend.mel import MelSpectrogram
-from audiokit.infer.jobs import AUDIO_EXTS, Job, write_results
+from audiokit.infer.jobs import AUDIO_EXTS, Job, report, write_results
 from audiokit.infer.jobs import collect_jobs as _collect
 from audiokit.vocoder.data import peak_normalise
 
@@ -253,10 +253,4 @@ def run(args: argparse.Namespace) -> int:
         return 2
     failures = vocode_jobs(model, jobs, out, steps=args.steps, device=device, batch_size=args.batch_size,
                            mel_settings=settings, downmix=args.downmix)
-    print(f"vocoded {len(jobs) - len(failures)}/{len(jobs)} inputs into {out}", file=sys.stderr)
-    if failures:
-        print(f"{len(failures)} failed (listed in {out / 'failures.txt'}):", file=sys.stderr)
-        for k, v in list(failures.items())[:10]:
-            print(f"  {k}: {v}", file=sys.stderr)
-        return 1
-    return 0
+    return report("vocoded", len(jobs), failures, out, "inputs")
