@@ -34,6 +34,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from _timing import sync, timed  # noqa: E402
 
 
 def model_config(args) -> dict:
@@ -54,10 +55,6 @@ def build(args):
     return build_model(model_config(args)).to(args.device).eval()
 
 
-def sync(device):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
 
 def reset_peak(device):
     if device.startswith("cuda"):
@@ -68,18 +65,6 @@ def reset_peak(device):
 def peak_gib(device):
     return torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else float("nan")
 
-
-def timed(fn, device, repeats):
-    fn()  # warm-up (cuDNN autotune, allocator, Triton compilation)
-    sync(device)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def inference_rows(model, a):

@@ -37,6 +37,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from _timing import sync, timed  # noqa: E402
 
 FRAMES_PER_SYMBOL = 7
 # Matcha-TTS LJSpeech hyper-parameters (the authors' configs/model/{encoder,decoder,cfm}/default.yaml).
@@ -54,21 +55,6 @@ MATCHA = dict(
 )
 
 
-def sync(device):
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def timed(fn, device, repeats):
-    fn()  # warm-up (cuDNN autotune, allocator, lazy kernels)
-    sync(device)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
 
 
 def build_tts(config: str, kind: str, device):

@@ -39,29 +39,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from _timing import timed  # noqa: E402
 
 
 def _conf(name):
     return yaml.safe_load((ROOT / "recipes/vocoder/conf/model" / f"{name}.yaml").read_text())
 
 
-def sync(device):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def timed(fn, device, repeats, warmup):
-    for _ in range(warmup):  # cuDNN autotune, allocator, compilation
-        fn()
-    sync(device)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t)
-    times.sort()
-    return times[len(times) // 2]
 
 
 # ---- systems: name -> (build() -> (module, sample_rate, n_mels, hop), run(module, mel), nfe) --------
