@@ -67,22 +67,39 @@ class Discriminator(nn.Module):
 
 # ----------------------------------------------------------------------------- MPD
 
+MPD_CHANNELS = (32, 128, 512, 1024)  # HiFi-GAN Appendix A (Fig. 2b): the strided convs
+MSD_CHANNELS = (128, 128, 256, 512, 1024, 1024, 1024)  # MelGAN / HiFi-GAN MSD conv widths
+MSD_GROUPS = (1, 4, 16, 16, 16, 16, 1)
+
+
+def _channel_list(channels, n: int, who: str) -> tuple[int, ...]:
+    chans = tuple(int(c) for c in channels)
+    if len(chans) != n or any(c < 1 for c in chans):
+        raise ValueError(f"{who}: channels must be {n} positive ints, got {list(channels)!r}")
+    return chans
+
+
 class DiscriminatorP(nn.Module):
     """One period-p discriminator: the waveform reshaped to ``[B, 1, T/p, p]`` (reflect-padded
-    to a multiple of p), 2-D convolutions with kernel (5, 1) and stride (3, 1) along time."""
+    to a multiple of p), 2-D convolutions with kernel (5, 1) and stride (3, 1) along time.
 
-    def __init__(self, period: int, kernel_size: int = 5, stride: int = 3):
+    ``channels`` are the widths of the four strided convs; the fifth (stride 1) keeps the
+    last width. The default is the published (32, 128, 512, 1024); narrower lists give the
+    same network at a lower cost (CPU runs)."""
+
+    def __init__(self, period: int, kernel_size: int = 5, stride: int = 3,
+                 channels=MPD_CHANNELS):
         super().__init__()
         if not isinstance(period, int) or period < 1:
             raise ValueError(f"DiscriminatorP: period must be a positive int, got {period!r}")
         self.period = period
         pad = (kernel_size - 1) // 2
-        chans = [1, 32, 128, 512, 1024]
+        chans = (1, *_channel_list(channels, 4, "DiscriminatorP"))
         convs = [weight_norm(nn.Conv2d(cin, cout, (kernel_size, 1), (stride, 1), (pad, 0)))
                  for cin, cout in zip(chans[:-1], chans[1:])]
-        convs.append(weight_norm(nn.Conv2d(1024, 1024, (kernel_size, 1), 1, (pad, 0))))
+        convs.append(weight_norm(nn.Conv2d(chans[-1], chans[-1], (kernel_size, 1), 1, (pad, 0))))
         self.convs = nn.ModuleList(convs)
-        self.conv_post = weight_norm(nn.Conv2d(1024, 1, (3, 1), 1, (1, 0)))
+        self.conv_post = weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, (1, 0)))
 
     def forward(self, x: torch.Tensor):
         b, c, t = x.shape
@@ -102,27 +119,39 @@ class MultiPeriodDiscriminator(Discriminator):
     """HiFi-GAN MPD: one :class:`DiscriminatorP` per period (2, 3, 5, 7, 11: primes, so the
     sub-discriminators see disjoint periodic structure)."""
 
-    def __init__(self, periods=(2, 3, 5, 7, 11)):
+    def __init__(self, periods=(2, 3, 5, 7, 11), channels=MPD_CHANNELS):
         super().__init__()
         self.periods = tuple(int(p) for p in periods)
-        self.discriminators = nn.ModuleList(DiscriminatorP(p) for p in self.periods)
+        self.discriminators = nn.ModuleList(DiscriminatorP(p, channels=channels)
+                                            for p in self.periods)
 
 
 # ----------------------------------------------------------------------------- MSD
 
 class DiscriminatorS(nn.Module):
-    """One MelGAN-style scale discriminator (grouped strided 1-D convolutions)."""
+    """One MelGAN-style scale discriminator (grouped strided 1-D convolutions).
 
-    def __init__(self, use_spectral_norm: bool = False):
+    ``channels`` are the widths of its seven convs (published: 128, 128, 256, 512, 1024,
+    1024, 1024) and ``groups`` their group counts (published: 1, 4, 16, 16, 16, 16, 1);
+    each group count must divide the conv's input and output widths."""
+
+    def __init__(self, use_spectral_norm: bool = False, channels=MSD_CHANNELS,
+                 groups=MSD_GROUPS):
         super().__init__()
         norm = spectral_norm if use_spectral_norm else weight_norm
-        # (in, out, kernel, stride, groups, padding), HiFi-GAN Appendix A / MelGAN.
-        spec = [(1, 128, 15, 1, 1, 7), (128, 128, 41, 2, 4, 20), (128, 256, 41, 2, 16, 20),
-                (256, 512, 41, 4, 16, 20), (512, 1024, 41, 4, 16, 20),
-                (1024, 1024, 41, 1, 16, 20), (1024, 1024, 5, 1, 1, 2)]
+        outs = _channel_list(channels, 7, "DiscriminatorS")
+        groups = _channel_list(groups, 7, "DiscriminatorS groups")
+        ins = (1, *outs[:-1])
+        for i, o, g in zip(ins, outs, groups):
+            if i % g or o % g:
+                raise ValueError(f"DiscriminatorS: groups {g} must divide the conv widths "
+                                 f"{i} -> {o} (channels {list(outs)}, groups {list(groups)})")
+        # (kernel, stride, padding), HiFi-GAN Appendix A / MelGAN.
+        shape = [(15, 1, 7), (41, 2, 20), (41, 2, 20), (41, 4, 20), (41, 4, 20), (41, 1, 20),
+                 (5, 1, 2)]
         self.convs = nn.ModuleList(norm(nn.Conv1d(i, o, k, s, groups=g, padding=p))
-                                   for i, o, k, s, g, p in spec)
-        self.conv_post = norm(nn.Conv1d(1024, 1, 3, 1, padding=1))
+                                   for i, o, g, (k, s, p) in zip(ins, outs, groups, shape))
+        self.conv_post = norm(nn.Conv1d(outs[-1], 1, 3, 1, padding=1))
 
     def forward(self, x: torch.Tensor):
         feats = []
@@ -151,10 +180,11 @@ class MultiScaleDiscriminator(Discriminator):
     """HiFi-GAN MSD: three :class:`DiscriminatorS` on raw, x2- and x4-average-pooled audio;
     the first (raw audio) with spectral norm, the others with weight norm."""
 
-    def __init__(self, n_scales: int = 3):
+    def __init__(self, n_scales: int = 3, channels=MSD_CHANNELS, groups=MSD_GROUPS):
         super().__init__()
         self.discriminators = nn.ModuleList(
-            _Pooled(DiscriminatorS(use_spectral_norm=(i == 0)), i) for i in range(n_scales))
+            _Pooled(DiscriminatorS(use_spectral_norm=(i == 0), channels=channels, groups=groups), i)
+            for i in range(n_scales))
 
 
 # ----------------------------------------------------------------------------- CQT

@@ -84,12 +84,18 @@ class _Validator:
 
 class HiFiGANDiscriminator(nn.Module):
     """MPD + MSD under one optimizer: ``forward(y, y_hat) -> {"mpd": ..., "msd": ...}``, each
-    ``(real_scores, fake_scores, real_feats, fake_feats)``."""
+    ``(real_scores, fake_scores, real_feats, fake_feats)``.
 
-    def __init__(self, mpd_periods=(2, 3, 5, 7, 11), msd_scales: int = 3):
+    ``mpd_channels`` / ``msd_channels`` / ``msd_groups`` narrow the sub-discriminators
+    (:class:`DiscriminatorP`, :class:`DiscriminatorS`); ``None`` keeps the published widths."""
+
+    def __init__(self, mpd_periods=(2, 3, 5, 7, 11), msd_scales: int = 3, mpd_channels=None,
+                 msd_channels=None, msd_groups=None):
         super().__init__()
-        self.mpd = MultiPeriodDiscriminator(tuple(mpd_periods))
-        self.msd = MultiScaleDiscriminator(msd_scales)
+        mpd = {} if mpd_channels is None else {"channels": mpd_channels}
+        msd = {k: v for k, v in (("channels", msd_channels), ("groups", msd_groups)) if v is not None}
+        self.mpd = MultiPeriodDiscriminator(tuple(mpd_periods), **mpd)
+        self.msd = MultiScaleDiscriminator(msd_scales, **msd)
 
     def forward(self, y, y_hat):
         return {"mpd": self.mpd(y, y_hat), "msd": self.msd(y, y_hat)}
@@ -100,8 +106,17 @@ class HiFiGANTask(_Validator):
 
     Args:
         model: ``{"name": "hifigan", **HiFiGANGenerator kwargs}``.
-        discriminator: ``{"mpd_periods": [...], "msd_scales": 3}``.
-        loss: weights ``{"fm": 2, "mel": 45, "adv": 1}`` (HiFi-GAN Eq. 5).
+        discriminator: :class:`HiFiGANDiscriminator` kwargs (``mpd_periods``, ``msd_scales``,
+            ``mpd_channels``, ``msd_channels``, ``msd_groups``).
+        loss: weights ``{"fm": 2, "mel": 45, "adv": 1}`` (HiFi-GAN Eq. 5), and optionally
+            ``warmup_steps``: that many first steps train the generator on the mel L1
+            alone, with the discriminators frozen. Not in HiFi-GAN, which uses every loss
+            from step 0; a generator-only phase before adversarial training is common
+            practice (Parallel WaveGAN, Yamamoto et al. 2020, Sec. 4: discriminator fixed
+            for the first 100k steps; Multi-band MelGAN, Yang et al. 2021: generator
+            pre-training) and helps very short runs. Default 0: as published. The count
+            of steps done is a buffer of the discriminator, so it is checkpointed and
+            resumes exactly.
         valid_metrics: :func:`score_pair` metrics for validation.
     """
 
@@ -112,11 +127,19 @@ class HiFiGANTask(_Validator):
         if not isinstance(self.generator, HiFiGANGenerator):
             raise ValueError(f"HiFiGANTask: model must be a hifigan, got {self.model_cfg.get('name')!r}")
         self.discriminator = HiFiGANDiscriminator(**(discriminator or {}))
+        loss = dict(loss or {})
+        warmup = loss.pop("warmup_steps", 0) or 0
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"HiFiGANTask: loss.warmup_steps must be an int >= 0, got {warmup!r}")
+        self.warmup_steps = warmup
+        if warmup:  # only then, so checkpoints of runs without warm-up keep their keys
+            self.discriminator.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
         weights = {"adv": 1.0, "fm": LAMBDA_FM, "mel": LAMBDA_MEL}
-        unknown = set(loss or {}) - set(weights)
+        unknown = set(loss) - set(weights)
         if unknown:
-            raise ValueError(f"HiFiGANTask: unknown loss weights {sorted(unknown)}; known: {sorted(weights)}")
-        self.weights = {**weights, **(loss or {})}
+            raise ValueError(f"HiFiGANTask: unknown loss weights {sorted(unknown)}; known: "
+                             f"{sorted(weights)} (and warmup_steps)")
+        self.weights = {**weights, **loss}
         s = self.generator.mel_settings
         self.sample_rate = s["sample_rate"]
         self.mel = MelSpectrogram(**s)                    # the conditioning mel (fmax 8 kHz)
@@ -133,12 +156,25 @@ class HiFiGANTask(_Validator):
             m.to(self.device)
         return self
 
+    def in_warmup(self) -> bool:
+        """True while the generator trains on the mel L1 alone (``loss.warmup_steps``)."""
+        return bool(self.warmup_steps) and int(self.discriminator.steps_done) < self.warmup_steps
+
     def train_step(self, batch, update):
         wav, mel = trim_to_frames(batch["wav"].to(self.device).float(), self.mel)
         y_hat = self.generator(mel).float()[:, 0]
         mask = _mask(batch, wav)
         if mask is not None:  # zero-padded tails stay silent on both sides
             y_hat, wav = y_hat * mask, wav * mask
+        if self.warmup_steps:
+            warm = self.in_warmup()
+            self.discriminator.steps_done += 1
+            if warm:
+                with torch.autocast(self.device.type, enabled=False):
+                    mel_l1 = mel_l1_loss(wav, y_hat, self.loss_mel, weight=1.0)
+                g_loss = self.weights["mel"] * mel_l1
+                update("generator", g_loss)
+                return {"g_loss": float(g_loss.detach()), "mel": float(mel_l1.detach())}
         out = self.discriminator(wav[:, None], y_hat.detach()[:, None])
         d_loss = sum(discriminator_loss(o[0], o[1]) for o in out.values())
         update("discriminator", d_loss)

@@ -125,3 +125,40 @@ def test_ms_sb_cqt_discriminator_shapes():
         assert len(feats) == 5 and feats[0].shape == (1, 32, frames, 9 * b)
     sum(s.mean() for s in out[1]).backward()
     assert y_hat.grad.abs().sum() > 0
+
+
+def _wn_conv_params(cin, cout, k, groups=1):
+    # weight (cin/groups * cout * k) + bias (cout) + weight-norm gain g (cout)
+    return cin // groups * cout * k + 2 * cout
+
+
+def test_narrow_mpd_and_msd_widths():
+    mpd_ch, msd_ch, msd_g = (8, 16, 32, 64), (16, 16, 32, 64, 128, 128, 128), (1, 4, 16, 16, 16, 16, 1)
+    mpd = MultiPeriodDiscriminator(channels=mpd_ch)
+    chans = (1, *mpd_ch)
+    per_period = (sum(_wn_conv_params(a, b, 5) for a, b in zip(chans[:-1], chans[1:]))
+                  + _wn_conv_params(64, 64, 5) + _wn_conv_params(64, 1, 3))
+    assert sum(p.numel() for p in mpd.parameters()) == 5 * per_period
+    out = mpd(torch.randn(2, 1, 3000), torch.randn(2, 1, 3000))
+    _check_interface(out, 5, 2)
+    assert [f.shape[1] for f in out[2][0]] == [8, 16, 32, 64, 64, 1]
+
+    msd = MultiScaleDiscriminator(channels=msd_ch, groups=msd_g)
+    ins = (1, *msd_ch[:-1])
+    kernels = (15, 41, 41, 41, 41, 41, 5)
+    per_scale = (sum(_wn_conv_params(i, o, k, g) for i, o, k, g in zip(ins, msd_ch, kernels, msd_g))
+                 + _wn_conv_params(128, 1, 3))
+    # the first scale is spectrally normalised: no gain g, but the same weight/bias count
+    spectral = per_scale - sum(msd_ch) - 1
+    assert sum(p.numel() for p in msd.parameters()) == spectral + 2 * per_scale
+    out = msd(torch.randn(1, 4096), torch.randn(1, 4096))
+    _check_interface(out, 3, 1)
+    assert [s.shape[1] for s in out[0]] == [64, 33, 17]   # strides unchanged
+    assert [f.shape[1] for f in out[2][0]] == [*msd_ch, 1]
+
+
+def test_bad_widths_are_errors():
+    with pytest.raises(ValueError, match="4 positive ints"):
+        MultiPeriodDiscriminator(channels=(8, 16, 32))
+    with pytest.raises(ValueError, match="groups 16 must divide"):
+        MultiScaleDiscriminator(channels=(16, 16, 24, 64, 128, 128, 128))

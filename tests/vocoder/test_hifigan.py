@@ -1,10 +1,16 @@
-"""HiFi-GAN generator: published sizes, shapes, weight-norm removal, registry round trip."""
+"""HiFi-GAN generator: published sizes, shapes, weight-norm removal, registry round trip;
+its training task's optional mel-only warm-up and narrow discriminators; the mini config."""
+
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
+from audiokit.frontend.mel import MelSpectrogram
 from audiokit.registry import build_model, load_model, save_model
 from audiokit.vocoder.hifigan import CONFIGS, HiFiGANGenerator
+from audiokit.vocoder.task import HiFiGANTask
 
 
 def _params(m):
@@ -57,3 +63,75 @@ def test_registry_round_trip(tmp_path):
     mel = torch.randn(1, 80, 5)
     with torch.no_grad():
         torch.testing.assert_close(g2(mel), g(mel))
+
+
+# ----------------------------------------------------------------------------- training task
+
+CONF = Path(__file__).resolve().parents[2] / "recipes" / "vocoder" / "conf"
+TINY = {"name": "hifigan", "upsample_initial_channel": 16, "resblock_kernel_sizes": [3],
+        "resblock_dilation_sizes": [[1]]}
+NARROW_D = {"mpd_periods": [2, 3], "msd_scales": 2, "mpd_channels": [4, 8, 16, 16],
+            "msd_channels": [16, 16, 16, 16, 16, 16, 16]}
+
+
+def _batch():
+    g = torch.Generator().manual_seed(0)
+    return {"wav": torch.randn(2, 2048, generator=g) * 0.3, "lengths": torch.tensor([2048, 1500])}
+
+
+class _Calls:
+    """A fake trainer ``update``: records (optimizer name, loss), backward, no step."""
+
+    def __init__(self, task):
+        self.task, self.calls = task, []
+
+    def __call__(self, name, loss):
+        self.calls.append((name, float(loss.detach())))
+        loss.backward()
+        for m in self.task.modules().values():
+            m.zero_grad(set_to_none=True)
+        return True
+
+
+def test_mel_warmup_then_all_published_losses():
+    torch.manual_seed(0)
+    task = HiFiGANTask(TINY, discriminator=NARROW_D, loss={"warmup_steps": 2}, valid_metrics=())
+    rec = _Calls(task)
+    b = _batch()
+    for _ in range(2):
+        logs = task.train_step(b, rec)
+        assert set(logs) == {"g_loss", "mel"}
+    assert [c[0] for c in rec.calls] == ["generator", "generator"]
+    # the warm-up loss is 45 x the full-band mel L1, computed here with a fresh front-end
+    wav = b["wav"][:, :2048] * (torch.arange(2048) < b["lengths"][:, None])
+    with torch.no_grad():
+        y_hat = task.generator(task.mel(wav))[:, 0] * (torch.arange(2048) < b["lengths"][:, None])
+    full_band = MelSpectrogram(**{**task.generator.mel_settings, "fmax": None})
+    ref = (full_band(y_hat) - full_band(wav)).abs().mean()
+    assert rec.calls[1][1] == pytest.approx(45 * float(ref), rel=1e-4)
+    logs = task.train_step(b, rec)   # step 3: discriminators on, every loss as published
+    assert [c[0] for c in rec.calls[2:]] == ["discriminator", "generator"]
+    assert rec.calls[3][1] == pytest.approx(logs["adv"] + 2 * logs["fm"] + 45 * logs["mel"], rel=1e-5)
+    # the step count is checkpointed with the discriminator; runs without warm-up keep their keys
+    assert int(task.discriminator.state_dict()["steps_done"]) == 3
+    assert "steps_done" not in HiFiGANTask(TINY, discriminator=NARROW_D, valid_metrics=()).discriminator.state_dict()
+    with pytest.raises(ValueError, match="warmup_steps"):
+        HiFiGANTask(TINY, loss={"warmup_steps": -1})
+    with pytest.raises(ValueError, match="unknown loss weights"):
+        HiFiGANTask(TINY, loss={"mell": 45})
+
+
+def test_narrow_discriminator_widths_reach_the_modules():
+    task = HiFiGANTask(TINY, discriminator=NARROW_D, valid_metrics=())
+    p = task.discriminator.mpd.discriminators[0]
+    assert [c.out_channels for c in p.convs] == [4, 8, 16, 16, 16]
+    s = task.discriminator.msd.discriminators[1].disc
+    assert [c.out_channels for c in s.convs] == [16] * 7 and len(task.discriminator.msd.discriminators) == 2
+
+
+def test_mini_recipe_config_builds():
+    cfg = yaml.safe_load((CONF / "model" / "hifigan_mini.yaml").read_text())
+    g = build_model(cfg).eval()
+    with torch.no_grad():
+        y = g(torch.randn(1, 80, 4))
+    assert y.shape == (1, 1, 4 * 256)
