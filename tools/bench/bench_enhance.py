@@ -71,14 +71,21 @@ def inference_rows(model, a):
     from audiokit.infer.enhance import enhance_waveform
 
     sr, dev = model.sample_rate, a.device
-    rows = []
     g = torch.Generator().manual_seed(0)
+    # rows are printed as they come: a capped run keeps what it measured
+    print("| precision | input | mode | seconds | x real time | peak GPU memory (GiB) |")
+    print("|---|---|---|---|---|---|", flush=True)
+
+    def row(prec, inp, mode, t, rtf, mem):
+        mem_s = "out of memory" if mem == float("inf") else f"{mem:.2f}"
+        print(f"| {prec} | {inp} | {mode} | {t:.3f} | {rtf:.1f} | {mem_s} |", flush=True)
+
     for prec, dtype in [("fp32", None)] + ([("bf16", torch.bfloat16)] if a.bf16 else []):
         x = torch.randn(int(a.seconds * sr), generator=g) * 0.1
         reset_peak(dev)
         t = timed(lambda: enhance_waveform(model, x, sr, chunk_seconds=None, device=dev, amp_dtype=dtype),
                   dev, a.repeats)
-        rows.append((prec, f"{a.seconds:g} s", "one pass", t, a.seconds / t, peak_gib(dev)))
+        row(prec, f"{a.seconds:g} s", "one pass", t, a.seconds / t, peak_gib(dev))
         for minutes in a.long_minutes:
             x_long = torch.randn(int(minutes * 60 * sr), generator=g) * 0.1
             for mode in a.modes:
@@ -91,16 +98,11 @@ def inference_rows(model, a):
                                      amp_dtype=dtype)
                     sync(dev)
                 except torch.OutOfMemoryError:
-                    rows.append((prec, f"{minutes:g} min", label, float("nan"), float("nan"), float("inf")))
+                    row(prec, f"{minutes:g} min", label, float("nan"), float("nan"), float("inf"))
                     torch.cuda.empty_cache()
                     continue
                 t = time.perf_counter() - t0
-                rows.append((prec, f"{minutes:g} min", label, t, minutes * 60 / t, peak_gib(dev)))
-    print("| precision | input | mode | seconds | x real time | peak GPU memory (GiB) |")
-    print("|---|---|---|---|---|---|")
-    for prec, inp, mode, t, rtf, mem in rows:
-        mem_s = "out of memory" if mem == float("inf") else f"{mem:.2f}"
-        print(f"| {prec} | {inp} | {mode} | {t:.3f} | {rtf:.1f} | {mem_s} |")
+                row(prec, f"{minutes:g} min", label, t, minutes * 60 / t, peak_gib(dev))
 
 
 def training_rows(a):
