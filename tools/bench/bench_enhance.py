@@ -80,7 +80,7 @@ def inference_rows(model, a):
         mem_s = "out of memory" if mem == float("inf") else f"{mem:.2f}"
         print(f"| {prec} | {inp} | {mode} | {t:.3f} | {rtf:.1f} | {mem_s} |", flush=True)
 
-    for prec, dtype in [("fp32", None)] + ([("bf16", torch.bfloat16)] if a.bf16 else []):
+    for prec, dtype in ([("bf16", torch.bfloat16)] if a.bf16 else []) + [("fp32", None)]:  # headline first
         x = torch.randn(int(a.seconds * sr), generator=g) * 0.1
         reset_peak(dev)
         t = timed(lambda: enhance_waveform(model, x, sr, chunk_seconds=None, device=dev, amp_dtype=dtype),
