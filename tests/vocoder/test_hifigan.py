@@ -129,9 +129,17 @@ def test_narrow_discriminator_widths_reach_the_modules():
     assert [c.out_channels for c in s.convs] == [16] * 7 and len(task.discriminator.msd.discriminators) == 2
 
 
-def test_mini_recipe_config_builds():
+def test_mini_recipe_configs_build():
+    # model/hifigan_mini: V3 at half width; hifigan/mini: narrow MPD + MSD, mel-only warm-up
     cfg = yaml.safe_load((CONF / "model" / "hifigan_mini.yaml").read_text())
     g = build_model(cfg).eval()
+    assert {k: cfg[k] for k in CONFIGS["v3"] if k != "upsample_initial_channel"} == \
+        {k: v for k, v in CONFIGS["v3"].items() if k != "upsample_initial_channel"}
     with torch.no_grad():
         y = g(torch.randn(1, 80, 4))
     assert y.shape == (1, 1, 4 * 256)
+    mini = yaml.safe_load((CONF / "hifigan" / "mini.yaml").read_text())
+    task = HiFiGANTask(cfg, discriminator=mini["discriminator"], loss=mini["loss"], valid_metrics=())
+    assert task.weights == {"adv": 1.0, "fm": 2.0, "mel": 45.0} and task.warmup_steps > 0
+    assert task.discriminator.mpd.periods == (2, 3, 5, 7, 11)
+    assert len(task.discriminator.msd.discriminators) == 3
