@@ -176,6 +176,17 @@ _CACHE: OrderedDict = OrderedDict()
 _LOCK = threading.Lock()
 
 
+
+def _each_side(fn, ref, est, sr):
+    """``fn`` on both signals, an error naming the side that failed."""
+    out = []
+    for side, x in (("reference", ref), ("estimate", est)):
+        try:
+            out.append(fn(x, sr))
+        except MetricError as err:
+            raise MetricError(f"{side}: {err}") from None
+    return out
+
 def _aligned(ref, est, sr: int):
     """``(ref features, est features, DTW path)``, cached: mcd and f0_rmse of one pair
     share the analysis and the alignment."""
@@ -186,14 +197,7 @@ def _aligned(ref, est, sr: int):
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
-    try:
-        fr = world_features(r, sr)
-    except MetricError as err:
-        raise MetricError(f"reference: {err}") from None
-    try:
-        fe = world_features(e, sr)
-    except MetricError as err:
-        raise MetricError(f"estimate: {err}") from None
+    fr, fe = _each_side(world_features, r, e, sr)
     _, path = dtw(cdist(fr.mcep[:, 1:], fe.mcep[:, 1:]))
     out = (fr, fe, path)
     with _LOCK:
@@ -249,12 +253,5 @@ def speaker_embedding(x, sr: int = SPK_SAMPLE_RATE) -> np.ndarray:
 
 def spk_sim(ref, est, sr: int) -> float:
     """Cosine similarity of the speaker embeddings of ``ref`` and ``est`` (-1..1)."""
-    try:
-        a = speaker_embedding(ref, sr)
-    except MetricError as err:
-        raise MetricError(f"reference: {err}") from None
-    try:
-        b = speaker_embedding(est, sr)
-    except MetricError as err:
-        raise MetricError(f"estimate: {err}") from None
+    a, b = _each_side(speaker_embedding, ref, est, sr)
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
