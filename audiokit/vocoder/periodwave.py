@@ -23,8 +23,9 @@ Generation" (arXiv 2408.07547). What is implemented, with the paper's sections:
 Inference runs the same maths in another layout (:class:`PackedPeriods`): the columns of
 every period are laid end to end in one sequence with zero gaps between them, so one U-Net
 call serves all periods and everything that does not depend on the ODE step (mel encoder,
-prior, reshaping indices, condition maps) is computed once per utterance. Tests hold it
-equal to the training layout.
+prior, reshaping indices, condition maps, the time/period embeddings of every ODE
+evaluation) is computed once per utterance. Tests hold it equal to the training layout.
+:class:`GraphedGenerate` replays the whole sampler as one CUDA graph for a fixed shape.
 
 Layer sizes follow the authors' public code (periods [1,2,3,5,7], hidden 512 -> "B",
 768 with deeper middle/final stacks -> "L"); "S" is hidden 256. Use :data:`CONFIGS`.
@@ -33,6 +34,7 @@ Audio is expected peak-normalised (the authors train on ``x / max|x| * 0.95``).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -44,7 +46,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from audiokit.frontend.mel import MelSpectrogram
 from audiokit.vocoder import flow_matching as fm
 
-__all__ = ["PeriodWave", "PackedPeriods", "CONFIGS", "periodify", "unperiodify"]
+__all__ = ["PeriodWave", "PackedPeriods", "GraphedGenerate", "CONFIGS", "periodify", "unperiodify"]
 
 _UNET_STRIDE = 4   # time stride of each down/up level
 _UNET_LEVELS = 3   # strided levels below the input level (incl. the middle) -> 4^3 = 64
@@ -174,10 +176,11 @@ class Down(nn.Module):
         x = self.conv(F.silu(x) if self.act else x)
         return self.res(x + self.emb(F.silu(emb))[:, :, None])
 
-    def forward_packed(self, x, emb, pk, level):
-        """``x`` at ``level - 1`` (``level`` for the first, unstrided block) in the packed layout."""
+    def forward_packed(self, x, e, pk, level):
+        """``x`` at ``level - 1`` (``level`` for the first, unstrided block) in the packed layout;
+        ``e`` [B, P, C] this block's embedding vectors (``self.emb(silu(emb))``, precomputed per t)."""
         x = pk.layout(self.conv(pk.zero_gaps(F.silu(x), level - 1) if self.act else x))
-        return _res_packed(self.res, pk.add_per_period(x, self.emb(F.silu(emb)), level), pk, level)
+        return _res_packed(self.res, pk.add_per_period(x, e, level), pk, level)
 
 
 class Middle(nn.Module):
@@ -211,12 +214,12 @@ class Up(nn.Module):
         x = s_backbone * x + s_skip * skip + self.emb(F.silu(emb))[:, :, None]
         return self.res(x)
 
-    def forward_packed(self, x, skip, emb, pk, level, s_skip=1.0, s_backbone=1.0):
+    def forward_packed(self, x, skip, e, pk, level, s_skip=1.0, s_backbone=1.0):
         x = self.conv(pk.zero_gaps(F.silu(x), level + 1))
         if s_backbone != 1.0:
             x.mul_(s_backbone)
         x.add_(skip, alpha=s_skip)
-        return _res_packed(self.res, pk.add_per_period(x, self.emb(F.silu(emb)), level), pk, level)
+        return _res_packed(self.res, pk.add_per_period(x, e, level), pk, level)
 
 
 class PeriodUNet(nn.Module):
@@ -255,16 +258,64 @@ class PeriodUNet(nn.Module):
         h = h.reshape(b, period, -1, rows).permute(0, 2, 3, 1)            # [B, C, T'/p, p]
         return unperiodify(h, t)
 
-    def forward_packed(self, x, emb, pk, s_skip=1.0, s_backbone=1.0):
-        """All periods at once: ``x`` [1, 1, L] packed (:class:`PackedPeriods`), ``emb`` [B, P, H]."""
+    def block_embeddings(self, emb):
+        """``emb`` [..., H] -> each block's projected embedding ``[..., C_block]`` (downs, then ups).
+
+        They depend on t alone, so a sampler computes them once for all its ODE evaluations."""
+        e = F.silu(emb)
+        return [blk.emb(e) for blk in (*self.downs, *self.ups)]
+
+    def forward_packed(self, x, embs, pk, s_skip=1.0, s_backbone=1.0):
+        """All periods at once: ``x`` [1, 1, L] packed (:class:`PackedPeriods`), ``embs`` the
+        :meth:`block_embeddings` of an ``[B, P, H]`` embedding."""
         skips = []
         for level, down in enumerate(self.downs):
-            x = down.forward_packed(x, emb, pk, level)
+            x = down.forward_packed(x, embs[level], pk, level)
             skips.append(x)
         x = self.mid.forward_packed(x, pk, _UNET_LEVELS)
-        for level, up in zip(range(_UNET_LEVELS - 1, -1, -1), self.ups):
-            x = up.forward_packed(x, skips.pop(), emb, pk, level, s_skip, s_backbone)
+        for i, (level, up) in enumerate(zip(range(_UNET_LEVELS - 1, -1, -1), self.ups)):
+            x = up.forward_packed(x, skips.pop(), embs[len(self.downs) + i], pk, level, s_skip, s_backbone)
         return x
+
+
+@functools.lru_cache(maxsize=4)
+def _pack_geometry(periods: tuple, batch: int, length: int, gap: int, device: torch.device):
+    """Index work of :class:`PackedPeriods`, a function of the shapes only (cached: a fixed-shape
+    caller builds it once; vectorised on ``device``, so a cache miss costs a few kernels, not a
+    host loop over every sample).
+
+    Returns rows, seg (column + gap), offsets (per period), size L, the gather index
+    (packed position -> sample of ``x.flatten()``, or ``batch * length``: a zero) and, per
+    U-Net level, the positions of the gaps.
+    """
+    unit = _UNET_STRIDE ** _UNET_LEVELS
+    rows = [math.ceil(length / (p * unit)) * unit for p in periods]
+    seg = [r + gap for r in rows]
+    spans = [batch * p * s for p, s in zip(periods, seg)]
+    offsets = [sum(spans[:i]) for i in range(len(spans))]
+    # Plain tensors even under inference_mode: a training-mode caller may index with them.
+    with torch.inference_mode(False), torch.no_grad():
+        zero = batch * length
+        items = torch.arange(batch, device=device)[:, None, None] * length
+        parts = []
+        for p, r, s in zip(periods, rows, seg):
+            # periodify's padded signal: position n = row * p + column; n >= length is its
+            # reflect padding (2 (length - 1) - n) or, when the pad is not shorter than the
+            # signal, zero padding.
+            n = torch.arange(r, device=device)[None, :] * p + torch.arange(p, device=device)[:, None]
+            pad = r * p - length
+            src = torch.where(n < length, n, 2 * (length - 1) - n if pad < length else -1)
+            cols = torch.where(src[None] >= 0, src[None] + items, zero)          # [B, p, rows]
+            parts.append(F.pad(cols, (0, s - r), value=zero).reshape(-1))
+        index = torch.cat(parts)
+        gaps = []
+        for level in range(_UNET_LEVELS + 1):
+            k = _UNET_STRIDE ** level
+            g = [o // k + torch.arange(batch * p, device=device)[:, None] * (s // k) + r // k
+                 + torch.arange((s - r) // k, device=device)[None]
+                 for p, r, s, o in zip(periods, rows, seg, offsets)]
+            gaps.append(torch.cat([x.reshape(-1) for x in g]))
+    return rows, seg, offsets, sum(spans), index, gaps
 
 
 class PackedPeriods:
@@ -281,38 +332,20 @@ class PackedPeriods:
     sequence holding its columns gets its embedding (:meth:`add_per_period`) and the
     bottleneck its mel condition (:attr:`cond`, packed once).
 
-    Built once per utterance from the encoder's condition maps; all index work (reflect
-    padding of :func:`periodify`, gap positions) happens here, not per ODE step.
+    Built once per utterance from the encoder's condition maps; the index work (reflect
+    padding of :func:`periodify`, gap positions) is a function of the shapes alone, done on
+    the device and cached (:func:`_pack_geometry`), never per ODE step.
     """
 
     def __init__(self, periods, batch: int, length: int, conds, gap_bottom: int,
                  channels_last: bool = False, which=None):
         unit = _UNET_STRIDE ** _UNET_LEVELS
-        dev = conds[0].device
         self.periods, self.batch, self.length = tuple(periods), batch, length
         self.which = tuple(range(len(self.periods)) if which is None else which)  # embedding rows
         self.channels_last = channels_last
-        gap = gap_bottom * unit
-        self.rows = [math.ceil(length / (p * unit)) * unit for p in self.periods]
-        self.seg = [r + gap for r in self.rows]                    # a column and its gap
+        geo = _pack_geometry(self.periods, batch, length, gap_bottom * unit, conds[0].device)
+        self.rows, self.seg, self.offsets, self.size, self.index, self.gaps = geo
         spans = [batch * p * s for p, s in zip(self.periods, self.seg)]
-        self.offsets = [sum(spans[:i]) for i in range(len(spans))]
-        self.size = sum(spans)
-        # Gather index: packed position -> sample of x.flatten(), or batch * length (a zero).
-        src = torch.arange(1, batch * length + 1, dtype=torch.float64).view(batch, 1, length)
-        index = torch.zeros(self.size, dtype=torch.long)
-        for p, r, s, o, n in zip(self.periods, self.rows, self.seg, self.offsets, spans):
-            cols = periodify(src, p, unit)[:, 0].transpose(1, 2)  # [B, p, rows]; 0 = zero padding
-            index[o:o + n].view(batch, p, s)[..., :r] = cols.long()
-        index = torch.where(index > 0, index - 1, batch * length)
-        self.index = index.to(dev)
-        self.gaps = []
-        for level in range(_UNET_LEVELS + 1):
-            k = _UNET_STRIDE ** level
-            keep = torch.zeros(self.size // k, dtype=torch.bool)
-            for p, r, s, o, n in zip(self.periods, self.rows, self.seg, self.offsets, spans):
-                keep[o // k:(o + n) // k].view(batch * p, s // k)[:, : r // k] = True
-            self.gaps.append((~keep).nonzero().squeeze(1).to(dev))
         # The bottleneck condition, shared by the p columns of a period.
         k = unit
         cond = self.layout(conds[0].new_zeros(1, conds[0].shape[1], self.size // k))
@@ -545,12 +578,19 @@ class PeriodWave(nn.Module):
     def vector_field_packed(self, x: torch.Tensor, t: torch.Tensor, packed: list[PackedPeriods],
                             freeu: bool = False) -> torch.Tensor:
         """:meth:`vector_field` in the packed layout (:meth:`pack`): one U-Net call per group."""
-        emb = self._embedding(t, x.shape[0], x.dtype)
+        embs = self.unet.block_embeddings(self._embedding(t, x.shape[0], x.dtype))
+        return self.estimate_packed(x, embs, packed, freeu)
+
+    def estimate_packed(self, x: torch.Tensor, embs, packed: list[PackedPeriods],
+                        freeu: bool = False) -> torch.Tensor:
+        """The estimator's per-step work in the packed layout, its t-only inputs given:
+        ``embs`` = ``unet.block_embeddings(_embedding(t))`` (each [B, P, C_block])."""
         s_skip, s_back = (self.freeu_skip, self.freeu_backbone) if freeu else (1.0, 1.0)
-        out = 0
+        out = None
         for pk in packed:
-            out = out + pk.unpack_sum(self.unet.forward_packed(pk.pack(x), emb, pk, s_skip, s_back))
-        out = out / math.sqrt(len(self.periods))
+            y = pk.unpack_sum(self.unet.forward_packed(pk.pack(x), embs, pk, s_skip, s_back))
+            out = y if out is None else out.add_(y)
+        out = out.mul_(1.0 / math.sqrt(len(self.periods)))
         return self.out(F.silu(self.final(out)))
 
     # ---- training ------------------------------------------------------------------
@@ -586,14 +626,21 @@ class PeriodWave(nn.Module):
     def sample(self, mel: torch.Tensor, steps: int | None = None, method: str | None = None,
                temperature: float | None = None, freeu: bool | None = None,
                generator: torch.Generator | None = None, packed: bool | None = None,
-               groups: int | None = None, channels_last: bool = False) -> torch.Tensor:
+               groups: int | None = None, channels_last: bool = False,
+               noise: torch.Tensor | None = None) -> torch.Tensor:
         """ODE sampling -> ``[B, frames*hop]``; differentiable (PeriodWave-Turbo trains through it).
 
         ``packed`` picks :meth:`vector_field_packed` over the training layout (default: on
         a GPU when gradients are off; on a CPU the training layout measured faster, its
         per-period tensors staying in cache), with ``groups`` U-Net calls per step (see
         :meth:`pack`); ``channels_last`` stores its activations time-major (for
-        reduced-precision convolutions on GPUs).
+        reduced-precision convolutions on GPUs). ``noise``: the standard-normal draw
+        ``[B, 1, frames*hop]`` of the prior, instead of drawing it from ``generator`` (a CUDA
+        graph draws it outside the graph: :class:`GraphedGenerate`).
+
+        Work that does not change along the ODE runs once per call, not per step: the prior,
+        the mel encoder, the packed layout and, in the packed path, the time/period
+        embeddings of every evaluation time (:func:`~audiokit.vocoder.flow_matching.eval_times`).
         """
         self._check(mel)
         steps = self.steps if steps is None else steps
@@ -601,13 +648,28 @@ class PeriodWave(nn.Module):
         temperature = self.temperature if temperature is None else temperature
         freeu = self.freeu if freeu is None else freeu
         std_f = self.prior_std(mel)
-        std = std_f.repeat_interleave(self.hop_length, dim=1)[:, None].to(mel.dtype)
-        z = torch.randn(std.shape, generator=generator, device=std.device, dtype=std.dtype)
-        x0 = z * self.noise_scale * std * temperature
+        # = repeat_interleave(hop, dim=1), as a view: no device sync (CUDA-graph capturable)
+        std = std_f[:, None, :, None].expand(-1, -1, -1, self.hop_length).flatten(2).to(mel.dtype)
+        if noise is None:
+            noise = torch.randn(std.shape, generator=generator, device=std.device, dtype=std.dtype)
+        elif noise.shape != std.shape:
+            raise ValueError(f"PeriodWave: noise must be [B, 1, frames * hop] = {tuple(std.shape)}, "
+                             f"got {tuple(noise.shape)}")
+        x0 = noise.to(std.dtype) * self.noise_scale * std * temperature
         conds = self.encode(mel, std_f)
+        b = x0.shape[0]
         if packed if packed is not None else (mel.is_cuda and not torch.is_grad_enabled()):
-            pk = self.pack(conds, x0.shape[0], x0.shape[-1], channels_last, groups or 1)
-            x = fm.solve(lambda x, t: self.vector_field_packed(x, t, pk, freeu), x0, steps, method)
+            pk = self.pack(conds, b, x0.shape[-1], channels_last, groups or 1)
+            # Every evaluation's block embeddings in one batch (row k: the solver's k-th call,
+            # whose time is times[k] by construction of fm.eval_times).
+            times = fm.eval_times(steps, method, device=x0.device, dtype=x0.dtype)
+            embs = self.unet.block_embeddings(self._embedding(times, len(times), x0.dtype))
+            calls = iter(range(len(times)))
+
+            def f(x, t):
+                k = next(calls)
+                return self.estimate_packed(x, [e[k].expand(b, -1, -1) for e in embs], pk, freeu)
+            x = fm.solve(f, x0, steps, method)
         else:
             x = fm.solve(lambda x, t: self.vector_field(x, t, conds, freeu), x0, steps, method)
         return x[:, 0]
@@ -616,11 +678,97 @@ class PeriodWave(nn.Module):
     def generate(self, mel: torch.Tensor, steps: int | None = None, method: str | None = None,
                  temperature: float | None = None, freeu: bool | None = None,
                  generator: torch.Generator | None = None, packed: bool | None = None,
-                 groups: int | None = None, channels_last: bool = False) -> torch.Tensor:
+                 groups: int | None = None, channels_last: bool = False,
+                 noise: torch.Tensor | None = None) -> torch.Tensor:
         """mel ``[B, n_mels, frames]`` -> waveform ``[B, frames * hop_length]`` in [-1, 1].
 
         ``None`` arguments take the model's defaults (``self.steps``, ``self.method``, ...);
-        ``packed``/``groups``/``channels_last`` as in :meth:`sample` (same maths, faster layout).
+        ``packed``/``groups``/``channels_last``/``noise`` as in :meth:`sample` (same maths,
+        faster layout). For many calls of one shape on a GPU see :meth:`graphed`.
         """
         return self.sample(mel, steps, method, temperature, freeu, generator, packed, groups,
-                           channels_last).clamp(-1.0, 1.0)
+                           channels_last, noise).clamp(-1.0, 1.0)
+
+    def graphed(self, batch: int, frames: int, dtype: torch.dtype | None = None, **sampling) -> "GraphedGenerate":
+        """:meth:`generate` for one input shape, replayed as one CUDA graph (see :class:`GraphedGenerate`)."""
+        return GraphedGenerate(self, batch, frames, dtype, **sampling)
+
+
+_SAMPLING = {"steps", "method", "temperature", "freeu", "packed", "groups", "channels_last"}
+
+
+class GraphedGenerate:
+    """:meth:`PeriodWave.generate` for one input shape, captured once as a CUDA graph and replayed.
+
+    A few-step sampler on a GPU is launch-bound: each ODE step is some 300 small kernels,
+    each launched from Python. Here the whole of ``generate`` (prior, mel encoder, packed
+    layout, every step, clamp) is recorded once with :class:`torch.cuda.CUDAGraph` after
+    ``warmup`` eager calls (cuDNN algorithm choice, allocator), and each call is one
+    replay. The prior's standard-normal draw is made outside the graph from the caller's
+    generator, exactly as ``generate`` draws it, so the output equals ``generate``'s with the
+    same generator. The graph reads the weights where they lie: in-place updates show,
+    swapped parameter tensors do not (rebuild it then).
+
+    On a CPU it calls ``generate`` (under autocast when ``dtype`` is given): same interface,
+    no graph.
+
+    Args:
+        model: an eval-mode :class:`PeriodWave` (weight norm removed is faster).
+        batch, frames: the mel shape ``[batch, n_mels, frames]`` every call must have.
+        dtype: autocast dtype (``torch.bfloat16``) or None for fp32.
+        **sampling: ``generate``'s steps, method, temperature, freeu, packed, groups, channels_last.
+    """
+
+    def __init__(self, model: PeriodWave, batch: int, frames: int, dtype: torch.dtype | None = None,
+                 warmup: int = 2, **sampling):
+        unknown = set(sampling) - _SAMPLING
+        if unknown:
+            raise ValueError(f"GraphedGenerate: unknown sampling arguments {sorted(unknown)}; known: {sorted(_SAMPLING)}")
+        if batch < 1 or frames < 1:
+            raise ValueError(f"GraphedGenerate: batch and frames must be positive, got {batch}, {frames}")
+        self.model, self.dtype, self.sampling = model, dtype, sampling
+        self.shape = (batch, model.n_mels, frames)
+        self.device = next(model.parameters()).device
+        self.graph = None
+        if self.device.type == "cuda":
+            self._capture(warmup)
+
+    def _generate(self, mel, generator=None, noise=None):
+        # No autocast weight cache: casts made during capture must be recorded in the graph.
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None,
+                            cache_enabled=False):
+            return self.model.generate(mel, generator=generator, noise=noise, **self.sampling)
+
+    @torch.no_grad()
+    def _capture(self, warmup: int):
+        b, _, frames = self.shape
+        self.mel = torch.full(self.shape, -5.0, device=self.device)   # a log-mel-like level
+        self.noise = torch.zeros(b, 1, frames * self.model.hop_length, device=self.device)
+        # Hold the packed layout's cached index tensors: the graph reads them by address.
+        conds = self.model.encode(self.mel, self.model.prior_std(self.mel))
+        self._geometry = self.model.pack(conds, b, self.noise.shape[-1], self.sampling.get("channels_last", False),
+                                         self.sampling.get("groups") or 1)
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                self._generate(self.mel, noise=self.noise)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self.out = self._generate(self.mel, noise=self.noise)
+        self.graph = graph
+
+    @torch.no_grad()
+    def __call__(self, mel: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """mel ``[batch, n_mels, frames]`` -> waveform ``[batch, frames * hop]`` (a fresh tensor)."""
+        if tuple(mel.shape) != self.shape:
+            raise ValueError(f"GraphedGenerate: mel must be {list(self.shape)} (the captured shape), "
+                             f"got {list(mel.shape)}")
+        if self.graph is None:
+            return self._generate(mel, generator)
+        self.mel.copy_(mel)
+        # generate()'s own draw: same shape, dtype and generator -> the same numbers.
+        self.noise.copy_(torch.randn(self.noise.shape, generator=generator, device=self.device))
+        self.graph.replay()
+        return self.out.clone()

@@ -66,6 +66,10 @@ def test_solver_counts_evaluations_and_times():
     seen.clear()
     fm.midpoint(f, torch.zeros(1), 2)
     assert seen == [0.0, 0.25, 0.5, 0.75]
+    # eval_times: the same times in the same order, for samplers that precompute per-t work
+    assert fm.eval_times(2, "midpoint").tolist() == seen
+    assert fm.eval_times(4, "euler", 0.0, 1.0, dtype=torch.float64).tolist() == [0.0, 0.25, 0.5, 0.75]
+    assert fm.eval_times(3, "euler").tolist() == [float(torch.tensor(i / 3)) for i in range(3)]
 
 
 def test_solver_is_differentiable():

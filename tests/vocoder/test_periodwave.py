@@ -173,9 +173,10 @@ def five():
     return PeriodWave(**FIVE).eval()
 
 
-def test_packed_layout_holds_each_periods_columns(five):
+@pytest.mark.parametrize("t", [5 * 256 - 37, 100], ids=["reflect-pad", "zero-pad"])
+def test_packed_layout_holds_each_periods_columns(five, t):
     """pack(): period p's columns are periodify()'s columns, in order, zeros elsewhere."""
-    b, t = 2, 5 * 256 - 37
+    b = 2
     x = torch.randn(b, 1, t)
     conds = five.encode(torch.randn(b, 80, 5), torch.ones(b, 5))
     (pk,) = five.pack(conds, b, t)
@@ -220,8 +221,82 @@ def test_packed_gaps_must_cover_the_padding(five):
 
 
 def test_generate_packed_equals_training_layout(five):
+    """The packed sampler (embeddings of all ODE times precomputed, one U-Net call per step)
+    against the training layout's per-period loop, step for step."""
     mel = torch.randn(2, 80, 5) - 4
-    for method, steps in (("euler", 2), ("midpoint", 1)):
+    for method, steps in (("euler", 2), ("midpoint", 2), ("euler", 3)):
         ref = five.generate(mel, steps=steps, method=method, generator=torch.Generator().manual_seed(0), packed=False)
         got = five.generate(mel, steps=steps, method=method, generator=torch.Generator().manual_seed(0), packed=True)
         torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_sample_packed_follows_a_naive_euler_loop(five):
+    """Packed sample() = x0 pushed through a hand-written Euler loop of the training-layout field."""
+    mel = torch.randn(1, 80, 4) - 4
+    z = torch.randn(1, 1, 4 * 256, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        got = five.sample(mel, steps=2, method="euler", temperature=1.0, freeu=False, packed=True, noise=z)
+        std = five.prior_std(mel)
+        x = z * 0.25 * std.repeat_interleave(256, dim=1)[:, None]
+        conds = five.encode(mel, std)
+        for i in range(2):
+            x = x + 0.5 * five.vector_field(x, torch.tensor(i / 2), conds)
+    torch.testing.assert_close(got, x[:, 0], rtol=1e-5, atol=1e-5)
+
+
+def test_conditioning_runs_once_per_call(five, monkeypatch):
+    """The mel encoder and the time embedding run once per sample(), not once per ODE step."""
+    from audiokit.vocoder.periodwave import PeriodWave
+
+    calls = {"encoder": 0, "embedding": 0}
+    five.encoder.register_forward_hook(lambda *a: calls.__setitem__("encoder", calls["encoder"] + 1))
+    real = PeriodWave._embedding
+
+    def counted(self, *a):
+        calls["embedding"] += 1
+        return real(self, *a)
+    monkeypatch.setattr(PeriodWave, "_embedding", counted)
+    with torch.no_grad():
+        five.sample(torch.randn(1, 80, 3) - 4, steps=4, method="midpoint", packed=True)
+    five.encoder._forward_hooks.clear()
+    assert calls == {"encoder": 1, "embedding": 1}
+
+
+def test_noise_argument_is_the_generators_draw(five):
+    mel = torch.randn(2, 80, 3) - 4
+    z = torch.randn(2, 1, 3 * 256, generator=torch.Generator().manual_seed(5))
+    a = five.generate(mel, steps=2, method="euler", generator=torch.Generator().manual_seed(5))
+    b = five.generate(mel, steps=2, method="euler", noise=z)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="noise"):
+        five.generate(mel, steps=2, noise=z[:, :, :-1])
+
+
+def test_graphed_generate_falls_back_on_cpu(five):
+    mel = torch.randn(1, 80, 3) - 4
+    g = five.graphed(1, 3, steps=2, method="euler", packed=True)
+    assert g.graph is None
+    want = five.generate(mel, steps=2, method="euler", packed=True, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(g(mel, torch.Generator().manual_seed(1)), want, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="captured shape"):
+        g(torch.randn(1, 80, 4))
+    with pytest.raises(ValueError, match="unknown sampling"):
+        five.graphed(1, 3, stepz=2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16], ids=["fp32", "bf16"])
+def test_graphed_generate_replays_generate_on_cuda(five, dtype):
+    import copy
+
+    m = copy.deepcopy(five).cuda()
+    mel = (torch.randn(1, 80, 6) - 4).cuda()
+    g = m.graphed(1, 6, dtype, steps=2, method="euler", packed=True)
+    assert g.graph is not None
+    with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):
+        want = m.generate(mel, steps=2, method="euler", packed=True,
+                          generator=torch.Generator("cuda").manual_seed(4))
+    for _ in range(2):  # replays are repeatable
+        got = g(mel, torch.Generator("cuda").manual_seed(4))
+        tol = 2e-2 if dtype else 1e-4
+        torch.testing.assert_close(got, want, rtol=tol, atol=tol)

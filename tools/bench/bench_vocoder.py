@@ -4,6 +4,7 @@
     python tools/bench/bench_vocoder.py --device cuda                 # H100: fp32, bf16, bf16 + compile
     python tools/bench/bench_vocoder.py --device cpu --threads 2      # 2 CPU cores (fp32)
     python tools/bench/bench_vocoder.py --modes fp32-ref,fp32,bf16-ref,bf16,bf16-cl --only turbo  # layouts A/B
+    python tools/bench/bench_vocoder.py --modes bf16-graph,bf16-cl-graph,bf16-compile-graph    # CUDA graphs
 
 Rows, all with random weights of the published configurations (weights do not change the
 time): audiokit's HiFi-GAN V1, PeriodWave-Turbo-B at 2 and 4 Euler steps, PeriodWave-B at
@@ -22,8 +23,11 @@ in its training layout (one U-Net call per period), ``packed`` in the packed inf
 layout (all periods in one call, :class:`audiokit.vocoder.periodwave.PackedPeriods`);
 neither: the model's default for the device (packed on GPU, training layout on CPU).
 ``cl`` keeps the packed activations time-major (channels-last convolutions), ``compile``
-is ``torch.compile`` (default mode), ``graph`` ``torch.compile(mode="reduce-overhead")``
-(CUDA graphs). The flags other than compile/graph apply to PeriodWave rows only.
+is ``torch.compile`` (default mode), ``graph`` captures the whole inference in one CUDA
+graph and replays it (PeriodWave: :meth:`~audiokit.vocoder.periodwave.PeriodWave.graphed`,
+prior, encoder and every ODE step; the others: the forward), with ``compile`` the compiled
+code inside the graph; on a CPU ``graph`` runs eagerly. The flags other than
+compile/graph apply to PeriodWave rows only.
 """
 
 from __future__ import annotations
@@ -92,16 +96,55 @@ def _bigvgan():
 
 
 def _pw_run(steps, method, temperature, freeu):
-    def run(m, mel, gen, flags=()):
+    def sampling(flags):
         packed = False if "ref" in flags else True if ("packed" in flags or "cl" in flags) else None
-        return m.generate(mel, steps=steps, method=method, temperature=temperature, freeu=freeu, generator=gen,
-                          packed=packed, channels_last="cl" in flags)
+        return dict(steps=steps, method=method, temperature=temperature, freeu=freeu, packed=packed,
+                    channels_last="cl" in flags)
+
+    def run(m, mel, gen, flags=()):
+        return m.generate(mel, generator=gen, **sampling(flags))
+
+    def graphed(m, mel, dtype, flags):  # the whole generate() as one CUDA graph (eager on a CPU)
+        g = m.graphed(mel.shape[0], mel.shape[-1], dtype, **sampling(flags))
+        return lambda gen: g(mel, gen)
     run.layouts = True
+    run.graphed = graphed
     return run
 
 
 def _plain_run(m, mel, gen, flags=()):
     return m(mel)
+
+
+def _plain_graphed(m, mel, dtype, flags):
+    """``m(mel)`` captured as a CUDA graph after two warm-up calls (a plain call on a CPU)."""
+    dev = mel.device.type
+    ctx = lambda: torch.autocast(dev, dtype=dtype, enabled=dtype is not None, cache_enabled=False)  # noqa: E731
+    if dev != "cuda":
+        def call(gen):
+            with ctx():
+                return m(mel)
+        return call
+    static = mel.clone()
+    with torch.inference_mode():
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side), ctx():
+            for _ in range(2):
+                m(static)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph), ctx():
+            out = m(static)
+
+    def replay(gen):
+        static.copy_(mel)
+        graph.replay()
+        return out
+    return replay
+
+
+_plain_run.graphed = _plain_graphed
 
 
 # (row name, build key, run, network evaluations)
@@ -128,6 +171,10 @@ def main(argv=None):
                         "(default: GPU fp32,bf16,bf16-compile; CPU fp32)")
     p.add_argument("--only", default=None, help="comma list of row-name substrings to run (case-insensitive)")
     p.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
+    p.add_argument("--results", type=Path, default=None,
+                   help="JSON list of rows to extend (created if absent): runs with different --modes/--only "
+                        "(e.g. eager, then compiled under their own time cap) end in one table")
+    p.add_argument("--render-only", action="store_true", help="print the tables of --results and exit")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -142,7 +189,14 @@ def main(argv=None):
     hw = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
     print(f"# vocoder speed, {a.seconds:g} s of audio, batch 1, on {hw}, torch {torch.__version__}", flush=True)
     rows = [r for r in ROWS if not a.only or any(s.lower() in r[0].lower() for s in a.only.split(","))]
+    if a.render_only:
+        rows = []
+    import json
+
     results, notes, models = [], [], {}
+    if a.results and a.results.exists():
+        saved = json.loads(a.results.read_text())
+        results, notes = saved["rows"], saved["notes"]
     for name, key, run, nfe in rows:
         if key not in models:
             try:
@@ -167,9 +221,7 @@ def main(argv=None):
             if set(flags) & {"ref", "packed", "cl"} and not getattr(run, "layouts", False):
                 continue  # layout flags mean nothing for this row
             dtype = torch.bfloat16 if dtype_name == "bf16" else None
-            net = model
-            if {"compile", "graph"} & set(flags):
-                net = _compiled(key, model, "reduce-overhead" if "graph" in flags else None)
+            net = _compiled(key, model) if "compile" in flags else model
             gen = torch.Generator(device=dev).manual_seed(0)
 
             def fn():
@@ -177,6 +229,9 @@ def main(argv=None):
                     return run(net, mel, gen, flags)
             try:
                 t0 = time.perf_counter()
+                if "graph" in flags:  # capture (after its own warm-up calls) is set-up time
+                    replay = run.graphed(net, mel, dtype, flags)
+                    fn = lambda: replay(gen)  # noqa: E731
                 sec = timed(fn, dev, repeats, warmup=2 if cuda else 1)
                 setup = time.perf_counter() - t0 - sec * repeats
             except Exception as e:  # e.g. compile unsupported here: report, go on
@@ -188,7 +243,9 @@ def main(argv=None):
             print(f"  {name} [{mode}]: {sec * 1e3:.1f} ms, {xrt:.1f}x real time (warm-up {setup:.1f} s)", flush=True)
             if a.out:  # rewritten after every row: a run cut short keeps what it measured
                 a.out.write_text(render(results, notes, hw, a.seconds) + "\n")
-    table = render(results, notes, hw, a.seconds)
+            if a.results:
+                a.results.write_text(json.dumps({"rows": results, "notes": notes}, indent=1))
+    table = render(results, notes, hw, a.seconds) + "\n\n" + render_grid(results)
     print("\n" + table)
     if a.out:
         a.out.write_text(table + "\n")
@@ -198,20 +255,33 @@ def main(argv=None):
 _COMPILED: dict = {}
 
 
-def _compiled(key, model, mode=None):
-    if (key, mode) not in _COMPILED:
+def _compiled(key, model):
+    """torch.compile (default mode: fused Triton kernels, no CUDA graphs of its own; the
+    "graph" flag captures the compiled code in our graph)."""
+    if key not in _COMPILED:
         if key == "periodwave_b":
-            # The per-step estimators only (encode() and the packed layout run once per
-            # utterance), on a shallow copy sharing the weights so the eager rows stay eager.
+            # The per-step estimators only (encode(), the packed layout and the embeddings run
+            # once per utterance), on a shallow copy sharing the weights so the eager rows stay eager.
             import copy
 
             m = copy.copy(model)
-            m.vector_field = torch.compile(model.vector_field, dynamic=False, mode=mode)
-            m.vector_field_packed = torch.compile(model.vector_field_packed, dynamic=False, mode=mode)
-            _COMPILED[key, mode] = m
+            m.vector_field = torch.compile(model.vector_field, dynamic=False)
+            m.estimate_packed = torch.compile(model.estimate_packed, dynamic=False)
+            _COMPILED[key] = m
         else:
-            _COMPILED[key, mode] = torch.compile(model, dynamic=False, mode=mode)
-    return _COMPILED[key, mode]
+            _COMPILED[key] = torch.compile(model, dynamic=False)
+    return _COMPILED[key]
+
+
+def render_grid(results):
+    """x real time, one row per vocoder and one column per mode (modes in the order first measured)."""
+    modes = list(dict.fromkeys(r["mode"] for r in results))
+    names = list(dict.fromkeys(r["name"] for r in results))
+    val = {(r["name"], r["mode"]): r["xrt"] for r in results}
+    lines = ["| x real time | " + " | ".join(modes) + " |", "| --- |" + " ---: |" * len(modes)]
+    for n in names:
+        lines.append(f"| {n} | " + " | ".join(f"{val[n, m]:.{1 if val[n, m] >= 10 else 2}f}" if (n, m) in val else "" for m in modes) + " |")
+    return "\n".join(lines)
 
 
 def render(results, notes, hw, seconds):
