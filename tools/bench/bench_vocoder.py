@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Vocoder inference speed: mel of 10 s of audio -> waveform, as "x real time", one table.
 
-    python tools/bench/bench_vocoder.py --device cuda                 # H100: fp32, bf16, bf16 + compile
+    python tools/bench/bench_vocoder.py --device cuda                 # GPU: fp32, bf16, bf16 as one CUDA graph
     python tools/bench/bench_vocoder.py --device cpu --threads 2      # 2 CPU cores (fp32)
     python tools/bench/bench_vocoder.py --modes fp32-ref,fp32,bf16-ref,bf16,bf16-cl --only turbo  # layouts A/B
     python tools/bench/bench_vocoder.py --modes bf16-graph,bf16-cl-graph,bf16-compile-graph    # CUDA graphs
@@ -168,7 +168,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=None, help="timed runs (default: 10 on GPU, 3 on CPU)")
     p.add_argument("--modes", default=None,
                    help="comma list of modes, dtype plus flags (see above), e.g. fp32,bf16-ref,bf16-cl-compile "
-                        "(default: GPU fp32,bf16,bf16-compile; CPU fp32)")
+                        "(default: GPU fp32,bf16,bf16-graph; CPU fp32)")
     p.add_argument("--only", default=None, help="comma list of row-name substrings to run (case-insensitive)")
     p.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
     p.add_argument("--results", type=Path, default=None,
@@ -184,7 +184,7 @@ def main(argv=None):
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    modes = (a.modes or ("fp32,bf16,bf16-compile" if cuda else "fp32")).split(",")
+    modes = (a.modes or ("fp32,bf16,bf16-graph" if cuda else "fp32")).split(",")
     repeats = a.repeats or (10 if cuda else 3)
     hw = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
     print(f"# vocoder speed, {a.seconds:g} s of audio, batch 1, on {hw}, torch {torch.__version__}", flush=True)
