@@ -32,7 +32,7 @@ if not INTERPRET:
 # "auto": the launchers' own segment split (one chunk per segment at these sizes); "2seg": a few
 # programs per head so segments hold several chunks and both the in-segment and the cross-segment
 # state passing are exercised.
-SEGS = [pytest.param(512, id="auto"), pytest.param(3, id="2seg")]
+SEGS = [pytest.param(256, id="auto"), pytest.param(3, id="2seg")]
 
 
 @pytest.fixture
@@ -80,24 +80,31 @@ def test_linear_attention_triton(N, D, decay, state, dtype, seg_target):
         assert_close(f"d{n}", a, b, tol * (3 if n == "log_decay" else 1))
 
 
+# strong: a stretch of positions shuts half the channels (log-decay -30 per step), so chunks of the
+# factorised fast path and of the exact secondary-chunking path meet in one sequence
 GLA_CASES = [
-    pytest.param(5, 32, False, id="N5-D32"),
-    pytest.param(70, 32, True, id="N70-D32-state"),
-    pytest.param(40, 64, False, id="N40-D64"),
-    pytest.param(33, 128, True, id="N33-D128-state"),
+    pytest.param(5, 32, False, False, id="N5-D32"),
+    pytest.param(70, 32, True, False, id="N70-D32-state"),
+    pytest.param(40, 64, False, False, id="N40-D64"),
+    pytest.param(33, 128, True, False, id="N33-D128-state"),
+    pytest.param(150, 32, True, True, id="N150-D32-state-strong"),
 ]
 if not INTERPRET:
-    GLA_CASES += [pytest.param(3001, 64, True, id="N3001-D64-state")]
+    GLA_CASES += [pytest.param(3001, 64, True, False, id="N3001-D64-state"),
+                  pytest.param(3001, 128, False, True, id="N3001-D128-strong")]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=[DT_ID[d] for d in DTYPES])
-@pytest.mark.parametrize("N,D,state", GLA_CASES)
+@pytest.mark.parametrize("N,D,state,strong", GLA_CASES)
 @pytest.mark.parametrize("seg_target", SEGS, indirect=True)
-def test_gla_triton(N, D, state, dtype, seg_target):
+def test_gla_triton(N, D, state, strong, dtype, seg_target):
     gen = torch.Generator().manual_seed(N + D)
     B, H = 1, 2
     q, k, v = (torch.randn(B, H, N, D, generator=gen).to(DEVICE, dtype) for _ in range(3))
-    g = (F.logsigmoid(torch.randn(B, H, N, D, generator=gen)) / 4).to(DEVICE)
+    g = F.logsigmoid(torch.randn(B, H, N, D, generator=gen)) / 4
+    if strong:
+        g[:, :, N // 3: N // 3 + 20, : D // 2] = -30.0
+    g = g.to(DEVICE)
     s0 = torch.randn(B, H, D, D, generator=gen).to(DEVICE) if state else None
     xs = [x.requires_grad_() if x is not None else None for x in (q, k, v, g, s0)]
     o, sf = GLAFunction.apply(*xs[:4], D ** -0.5, xs[4], True)
@@ -112,6 +119,25 @@ def test_gla_triton(N, D, state, dtype, seg_target):
     want = grads((o_ref, sf_ref), (do, dsf), [r for r in ref if r is not None])
     for n, a, b in zip(names, got, want):
         assert_close(f"d{n}", a, b, tol)
+
+
+def test_gla_fast_path_needs_the_fallback():
+    """The strong-decay case overflows the factorised product alone: the exact path is load-bearing."""
+    from audiokit.kernels.gla import triton_chunk as gla_tc
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 1, 64, 32, generator=gen).to(DEVICE) for _ in range(3))
+    g = torch.zeros(1, 1, 64, 32)
+    g[:, :, 10:30, :16] = -30.0
+    args = (q, k, v, g.to(DEVICE), 32 ** -0.5, None, False)
+    good = GLAFunction.apply(*args)[0]
+    assert torch.isfinite(good).all()
+    old = gla_tc.SPAN
+    gla_tc.SPAN = 1e30
+    try:
+        bad = GLAFunction.apply(*args)[0]
+    finally:
+        gla_tc.SPAN = old
+    assert not torch.isfinite(bad).all()
 
 
 # (L, Dm, N, state, gated, skip): skip = D, delta_bias and softplus on (else none of them, delta > 0)
