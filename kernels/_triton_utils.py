@@ -10,8 +10,10 @@ def dot_precision(dtype: torch.dtype) -> str:
     return "ieee" if dtype == torch.float32 else "tf32"
 
 
-def segments(n: int, chunk: int, programs: int, target: int = 512) -> tuple[int, int]:
-    """Split n positions into NS segments (multiples of `chunk`) so that programs*NS fills the GPU."""
+def segments(n: int, chunk: int, programs: int, target: int = 256) -> tuple[int, int]:
+    """Split n positions into NS segments (multiples of `chunk`) so that programs*NS fills the GPU.
+    target: programs wanted in all. H100, B=2 H=8 N=131072 D=64 bf16 linear attention fwd / fwd+bwd:
+    256 -> 0.555 / 1.60 ms, 512 -> 0.604 / 1.67, 1024 -> 0.606 / 1.73, 2048 -> 0.720 / 2.10."""
     nt = triton.cdiv(n, chunk)
     ns = max(1, min(nt, triton.cdiv(target, max(programs, 1))))
     seg_chunks = triton.cdiv(nt, ns)

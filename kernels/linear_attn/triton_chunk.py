@@ -6,9 +6,10 @@ registers. To fill the GPU at long N, the sequence is cut into NS segments handl
 separate programs: a first pass writes each segment's local state, and each program of the
 second pass starts from the decayed sum of the states of the segments before it.
 
-The backward pass (Alg. 2 of the paper) takes two passes: the first, forward in time, writes the
-state entering every chunk; the second, backward in time, carries dL/dS and forms dq, dk, dv and
-the per-head log-decay gradient together. That gradient is a sum of chunk-local terms (pairs inside
+The backward pass (Alg. 2 of the paper) takes two passes: the first, forward in time, carries the
+state S and forms dq (with decay it also writes the state entering every chunk); the second,
+backward in time, carries dL/dS and forms dk, dv and the per-head log-decay gradient. The forward's
+segment states are reused. That gradient is a sum of chunk-local terms (pairs inside
 a chunk weighted by their distance, the query and key offsets inside the chunk, and the state
 entering the chunk against dL/dS at its end), all in fp32: the identity dB_t = q.dq - k.dk with
 B_t = g (t+1) gives the same number in exact arithmetic, but its weights grow with N and its terms
@@ -133,11 +134,14 @@ def _scan_fwd_kernel(q, k, v, o, s0, hs, sf, g, scale, N, NS, SEG_LEN, H: tl.con
 
 
 @triton.jit
-def _bwd_state_kernel(q, k, v, do, g, s0, hs, hr, sbuf, N, NS, SEG_LEN, H: tl.constexpr, K: tl.constexpr,
-                      V: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-                      HAS_DECAY: tl.constexpr, HAS_S0: tl.constexpr, PREC: tl.constexpr):
-    """Backward pass 1, forward in time: writes the state S_{c-1} entering every chunk (sbuf) and each
-    segment's local adjoint hr = sum_p lambda^(p - seg_start) q_p^T do_p (scale applied by the reader)."""
+def _bwd_dq_kernel(q, k, v, do, g, s0, hs, hr, sbuf, dq, dgq, scale, N, NS, SEG_LEN, H: tl.constexpr,
+                   K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+                   HAS_DECAY: tl.constexpr, HAS_S0: tl.constexpr, PREC: tl.constexpr):
+    """Backward pass 1, forward in time, carrying the state S:
+        dq_i = scale [sum_{j<=i} l^(i-j) (do_i.v_j) k_j + l^(i+1) do_i S_{c-1}^T]
+    plus each segment's local adjoint hr = sum_p lambda^(p - seg_start) q_p^T do_p (scale applied by the
+    reader) and, with decay, the query offset term of the log-decay gradient and the state entering
+    every chunk (sbuf, for the coupling term of pass 2)."""
     i_s, i_bh = tl.program_id(0), tl.program_id(1)
     seg_start = i_s * SEG_LEN
     seg_end = tl.minimum(seg_start + SEG_LEN, N)
@@ -149,9 +153,10 @@ def _bwd_state_kernel(q, k, v, do, g, s0, hs, hr, sbuf, N, NS, SEG_LEN, H: tl.co
         gl = tl.load(g + i_bh % H).to(tl.float32)
     S = _entry_state(s0, hs, g, i_bh, i_s, NS, SEG_LEN, seg_start, rk, rv, H, K, V, BK, BV, HAS_DECAY, HAS_S0)
     Hr = tl.zeros([BK, BV], dtype=tl.float32)
+    causal = rt[:, None] >= rt[None, :]
+    diff = (rt[:, None] - rt[None, :]).to(tl.float32)
+    dg = 0.0
     for c0 in range(seg_start, seg_end, BT):
-        tl.store(sbuf + ((i_bh * NC + c0 // BT) * K + rk[:, None]) * V + rv[None, :],
-                 S.to(sbuf.dtype.element_ty), mask=m)
         pos = c0 + rt
         valid = pos < seg_end
         mk = valid[:, None] & (rk[None, :] < K)
@@ -160,28 +165,42 @@ def _bwd_state_kernel(q, k, v, do, g, s0, hs, hr, sbuf, N, NS, SEG_LEN, H: tl.co
         kb = tl.load(k + i_bh * N * K + pos[:, None] * K + rk[None, :], mask=mk, other=0.0)
         vb = tl.load(v + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
         dob = tl.load(do + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
+        dA = tl.dot(dob, tl.trans(vb), input_precision=PREC)
+        q_inter = tl.dot(dob, tl.trans(S.to(dob.dtype)), input_precision=PREC) * scale
         if HAS_DECAY:
+            tl.store(sbuf + ((i_bh * NC + c0 // BT) * K + rk[:, None]) * V + rv[None, :],
+                     S.to(sbuf.dtype.element_ty), mask=m)
             c_len = tl.minimum(c0 + BT, seg_end) - c0
+            dA = tl.where(causal, dA * tl.exp(gl * tl.maximum(diff, 0.0)), 0.0)
+            q_inter = q_inter * tl.exp(gl * (rt + 1).to(tl.float32))[:, None]
+            dg += tl.sum((rt + 1).to(tl.float32) * tl.sum(qb.to(tl.float32) * q_inter, axis=1), axis=0)
             wk = tl.where(valid, tl.exp(gl * (c_len - 1 - rt).to(tl.float32)), 0.0)
             wq = tl.exp(gl * (c0 - seg_start + rt).to(tl.float32))
             S = S * tl.exp(gl * c_len.to(tl.float32))
-            kb = (kb.to(tl.float32) * wk[:, None]).to(vb.dtype)
-            qb = (qb.to(tl.float32) * wq[:, None]).to(dob.dtype)
-        S += tl.dot(tl.trans(kb), vb, input_precision=PREC)
-        Hr += tl.dot(tl.trans(qb), dob, input_precision=PREC)
+            kd = (kb.to(tl.float32) * wk[:, None]).to(vb.dtype)
+            qd = (qb.to(tl.float32) * wq[:, None]).to(dob.dtype)
+        else:
+            dA = tl.where(causal, dA, 0.0)
+            kd = kb
+            qd = qb
+        dqb = tl.dot((dA * scale).to(kb.dtype), kb, input_precision=PREC) + q_inter
+        tl.store(dq + i_bh * N * K + pos[:, None] * K + rk[None, :], dqb.to(dq.dtype.element_ty), mask=mk)
+        S += tl.dot(tl.trans(kd), vb, input_precision=PREC)
+        Hr += tl.dot(tl.trans(qd), dob, input_precision=PREC)
     tl.store(hr + ((i_bh * NS + i_s) * K + rk[:, None]) * V + rv[None, :], Hr, mask=m)
+    if HAS_DECAY:
+        tl.store(dgq + i_bh * NS + i_s, dg)
 
 
 @triton.jit
-def _bwd_kernel(q, k, v, do, g, sbuf, hr, dsf, dq, dk, dv, ds0, dgp, scale, N, NS, SEG_LEN, H: tl.constexpr,
+def _bwd_kernel(q, k, v, do, g, sbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, SEG_LEN, H: tl.constexpr,
                 K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                 HAS_DECAY: tl.constexpr, HAS_DSF: tl.constexpr, STORE_DS0: tl.constexpr, PREC: tl.constexpr):
     """Backward pass 2, backward in time over the chunks of one segment, with R = dL/dS_c (fp32):
-        dq_i = scale [sum_{j<=i} l^(i-j) (do_i.v_j) k_j + l^(i+1) do_i S_{c-1}^T]
         dk_j = scale sum_{i>=j} l^(i-j) (do_i.v_j) q_i + l^(L-1-j) v_j R^T
         dv_j = scale sum_{i>=j} l^(i-j) (q_i.k_j) do_i + l^(L-1-j) k_j R
     and the log-decay gradient as a sum of chunk-local terms (no position weights beyond the chunk):
-        intra (i-j) l^(i-j) scale (q_i.k_j)(do_i.v_j) + query (i+1) q_i.dq_i^inter
+        intra (i-j) l^(i-j) scale (q_i.k_j)(do_i.v_j) + query (i+1) q_i.dq_i^inter (pass 1)
         + key (L-1-j) k_j.dk_j^state + coupling L l^L <S_{c-1}, R>."""
     i_s, i_bh = tl.program_id(0), tl.program_id(1)
     seg_start = i_s * SEG_LEN
@@ -219,53 +238,47 @@ def _bwd_kernel(q, k, v, do, g, sbuf, hr, dsf, dq, dk, dv, ds0, dgp, scale, N, N
         kb = tl.load(k + i_bh * N * K + pos[:, None] * K + rk[None, :], mask=mk, other=0.0)
         vb = tl.load(v + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
         dob = tl.load(do + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
-        S = tl.load(sbuf + ((i_bh * NC + c0 // BT) * K + rk[:, None]) * V + rv[None, :], mask=m,
-                    other=0.0).to(tl.float32)
         if HAS_DECAY:
             Dm = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0)
-            wq = tl.exp(gl * (rt + 1).to(tl.float32))
             wk = tl.where(valid, tl.exp(gl * (c_len - 1 - rt).to(tl.float32)), 0.0)
         else:
             Dm = tl.where(causal, 1.0, 0.0)
-            wq = tl.full([BT], 1.0, tl.float32)
             wk = tl.where(valid, 1.0, 0.0)
         A = tl.dot(qb, tl.trans(kb), input_precision=PREC) * Dm * scale        # scale l^(i-j) q_i.k_j
         dA = tl.dot(dob, tl.trans(vb), input_precision=PREC)                    # do_i.v_j
-        dAd = dA * Dm * scale
-        q_inter = tl.dot(dob, tl.trans(S.to(dob.dtype)), input_precision=PREC) * (scale * wq)[:, None]
         k_state = tl.dot(vb, tl.trans(R.to(vb.dtype)), input_precision=PREC) * wk[:, None]
-        dqb = tl.dot(dAd.to(kb.dtype), kb, input_precision=PREC) + q_inter
-        dkb = tl.dot(tl.trans(dAd.to(qb.dtype)), qb, input_precision=PREC) + k_state
+        dkb = tl.dot(tl.trans((dA * Dm * scale).to(qb.dtype)), qb, input_precision=PREC) + k_state
         dvb = tl.dot(tl.trans(A.to(dob.dtype)), dob, input_precision=PREC)
         dvb += tl.dot(kb, R.to(kb.dtype), input_precision=PREC) * wk[:, None]
         if HAS_DECAY:
-            qf, kf = qb.to(tl.float32), kb.to(tl.float32)
+            S = tl.load(sbuf + ((i_bh * NC + c0 // BT) * K + rk[:, None]) * V + rv[None, :], mask=m,
+                        other=0.0).to(tl.float32)
             dg += tl.sum(tl.sum(diff * A * dA, axis=1), axis=0)
-            dg += tl.sum((rt + 1).to(tl.float32) * tl.sum(qf * q_inter, axis=1), axis=0)
-            dg += tl.sum((c_len - 1 - rt).to(tl.float32) * tl.sum(kf * k_state, axis=1), axis=0)
+            dg += tl.sum((c_len - 1 - rt).to(tl.float32) * tl.sum(kb.to(tl.float32) * k_state, axis=1), axis=0)
             lam_c = tl.exp(gl * c_len.to(tl.float32))
             dg += c_len.to(tl.float32) * lam_c * tl.sum(tl.sum(S * R, axis=1), axis=0)
             R = R * lam_c
-            qb = (qb.to(tl.float32) * wq[:, None]).to(dob.dtype)
+            qb = (qb.to(tl.float32) * tl.exp(gl * (rt + 1).to(tl.float32))[:, None]).to(dob.dtype)
         R += scale * tl.dot(tl.trans(qb), dob, input_precision=PREC)
-        tl.store(dq + i_bh * N * K + pos[:, None] * K + rk[None, :], dqb.to(dq.dtype.element_ty), mask=mk)
         tl.store(dk + i_bh * N * K + pos[:, None] * K + rk[None, :], dkb.to(dk.dtype.element_ty), mask=mk)
         tl.store(dv + i_bh * N * V + pos[:, None] * V + rv[None, :], dvb.to(dv.dtype.element_ty), mask=mv)
     if STORE_DS0:
         if i_s == 0:
             tl.store(ds0 + (i_bh * K + rk[:, None]) * V + rv[None, :], R, mask=m)
-    tl.store(dgp + i_bh * NS + i_s, dg)
+    if HAS_DECAY:
+        tl.store(dgp + i_bh * NS + i_s, dg)
 
 
 # ----------------------------------------------------------------------------- launcher
 def bwd_warps(big: bool, has_decay: bool) -> int:
-    """Warps of the backward programs (a function so a benchmark can sweep it). H200, B=2 H=8 N=131072
-    D=64 bf16 fwd+bwd: no decay 2.41 ms with 4 warps / 2.46 with 8; decay 4.27 / 4.02."""
-    return 8 if big or has_decay else 4
+    """Warps of the backward programs (a function so a benchmark can sweep it). H100, B=2 H=8 N=131072
+    D=64 bf16 fwd+bwd (grads accumulated): no decay 2.47 ms with 4 warps / 2.69 with 8; decay 3.51 / 3.79."""
+    return 8 if big else 4
 
 
 def scan(q, k, v, log_decay, scale, s0=None, store_final=False):
-    """Run the chunked scan on contiguous [B,H,N,*] tensors; returns (o [B,H,N,V] in v.dtype, final fp32 or None)."""
+    """Run the chunked scan on contiguous [B,H,N,*] tensors; returns (o [B,H,N,V] in v.dtype, final fp32 or None,
+    the segment states or None)."""
     B, H, N, K = q.shape
     V = v.shape[-1]
     BK, BV = block(K, 256), block(V, 64)
@@ -286,17 +299,18 @@ def scan(q, k, v, log_decay, scale, s0=None, store_final=False):
     _scan_fwd_kernel[(NV, NS, B * H)](q, k, v, o, s0c, hs, sf, g, float(scale), N, NS, SEG_LEN, H, K, V, BT,
                                       BK, BV, has_decay, s0 is not None, store_final, prec,
                                       num_warps=nw, num_stages=stages)
-    return o, (sf if store_final else None)
+    return o, (sf if store_final else None), (hs if NS > 1 else None)
 
 
-def backward(q, k, v, do, log_decay, scale, s0, dsf, need_ds0):
-    """(dq, dk, dv, dlog_decay fp32 or None, ds0 fp32 or None) for contiguous [B,H,N,*] inputs."""
+def backward(q, k, v, do, log_decay, scale, s0, dsf, need_ds0, fwd_hs=None):
+    """(dq, dk, dv, dlog_decay fp32 or None, ds0 fp32 or None) for contiguous [B,H,N,*] inputs.
+    fwd_hs: the forward's segment states, reused when the backward cuts the sequence the same way."""
     B, H, N, K = q.shape
     V = v.shape[-1]
     BK, BV = block(K, 256), block(V, 256)
-    # Each backward program holds the full K x V state and its adjoint; at head dims above 64 the
-    # 64-row tiles and the software pipeline need more shared memory than Hopper has (268 KiB asked
-    # at D=128 bf16 with decay, 227 KiB available), so those use 32-row chunks and no pipelining.
+    # Each backward program holds the full K x V state; at head dims above 64 the 64-row tiles and
+    # the software pipeline need more shared memory than Hopper has (268 KiB asked at D=128 bf16 with
+    # decay, 227 KiB available), so those use 32-row chunks and no pipelining.
     big = max(BK, BV) > 64
     bt, stages = (32, 1) if big else (BT, 3)
     NS, SEG_LEN = segments(N, bt, B * H)
@@ -305,24 +319,31 @@ def backward(q, k, v, do, log_decay, scale, s0, dsf, need_ds0):
     g = log_decay.float().contiguous() if has_decay else q
     nw = bwd_warps(big, has_decay)
     f32 = dict(device=q.device, dtype=torch.float32)
-    hs = torch.empty(B * H, NS, K, V, **f32) if NS > 1 else q
-    if NS > 1:
+    if NS == 1:
+        hs = q
+    elif fwd_hs is not None and not big:  # then the forward cut the sequence the same way
+        assert tuple(fwd_hs.shape) == (B * H, NS, K, V)
+        hs = fwd_hs
+    else:
+        hs = torch.empty(B * H, NS, K, V, **f32)
         _seg_state_kernel[(1, NS, B * H)](k, v, hs, g, N, NS, SEG_LEN, H, K, V, bt, BK, BV, has_decay, prec,
                                           num_warps=nw, num_stages=stages)
-    # states entering each chunk; half inputs keep them in their dtype (the dots round them to it anyway)
+    # with decay, the states entering each chunk (half inputs keep them in their dtype: the dots
+    # round them to it anyway)
     sbuf = torch.empty(B * H, triton.cdiv(N, bt), K, V, device=q.device,
-                       dtype=torch.float32 if q.dtype == torch.float32 else q.dtype)
+                       dtype=torch.float32 if q.dtype == torch.float32 else q.dtype) if has_decay else q
     hr = torch.empty(B * H, NS, K, V, **f32)
-    _bwd_state_kernel[(NS, B * H)](q, k, v, do, g, s0 if s0 is not None else q, hs, hr, sbuf, N, NS, SEG_LEN,
-                                   H, K, V, bt, BK, BV, has_decay, s0 is not None, prec, num_warps=nw,
-                                   num_stages=stages)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    dgq, dgp = (torch.empty(B, H, NS, **f32) for _ in range(2))
+    _bwd_dq_kernel[(NS, B * H)](q, k, v, do, g, s0 if s0 is not None else q, hs, hr, sbuf, dq, dgq, float(scale),
+                                N, NS, SEG_LEN, H, K, V, bt, BK, BV, has_decay, s0 is not None, prec,
+                                num_warps=nw, num_stages=stages)
     ds0 = torch.empty(B, H, K, V, **f32) if need_ds0 else q
-    dgp = torch.empty(B, H, NS, **f32)
-    _bwd_kernel[(NS, B * H)](q, k, v, do, g, sbuf, hr, dsf if dsf is not None else q, dq, dk, dv, ds0, dgp,
+    _bwd_kernel[(NS, B * H)](q, k, v, do, g, sbuf, hr, dsf if dsf is not None else q, dk, dv, ds0, dgp,
                              float(scale), N, NS, SEG_LEN, H, K, V, bt, BK, BV, has_decay, dsf is not None,
                              need_ds0, prec, num_warps=nw, num_stages=stages)
-    return dq, dk, dv, (dgp.sum((0, 2)) if has_decay else None), (ds0 if need_ds0 else None)
+    dg = (dgp + dgq).sum((0, 2)) if has_decay else None
+    return dq, dk, dv, dg, (ds0 if need_ds0 else None)
 
 
 # ----------------------------------------------------------------------------- autograd
@@ -331,18 +352,18 @@ class LinearAttentionFunction(torch.autograd.Function):
     def forward(ctx, q, k, v, log_decay, scale, initial_state, output_final_state):
         q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
         s0 = initial_state.float().contiguous() if initial_state is not None else None
-        o, sf = scan(q, k, v, log_decay, scale, s0, store_final=output_final_state)
-        ctx.save_for_backward(q, k, v, log_decay, s0)
+        o, sf, hs = scan(q, k, v, log_decay, scale, s0, store_final=output_final_state)
+        ctx.save_for_backward(q, k, v, log_decay, s0, hs)
         ctx.scale = scale
         ctx.s0_dtype = initial_state.dtype if initial_state is not None else None
         return o, sf
 
     @staticmethod
     def backward(ctx, do, dsf):
-        q, k, v, log_decay, s0 = ctx.saved_tensors
+        q, k, v, log_decay, s0, hs = ctx.saved_tensors
         need_ds0 = s0 is not None and ctx.needs_input_grad[5]
         dsf = dsf.float().contiguous() if dsf is not None else None
-        dq, dk, dv, dg, ds0 = backward(q, k, v, do.contiguous(), log_decay, ctx.scale, s0, dsf, need_ds0)
+        dq, dk, dv, dg, ds0 = backward(q, k, v, do.contiguous(), log_decay, ctx.scale, s0, dsf, need_ds0, hs)
         dg = dg.to(log_decay.dtype) if dg is not None and ctx.needs_input_grad[3] else None
         return dq, dk, dv, dg, None, (ds0.to(ctx.s0_dtype) if ds0 is not None else None), None
 
