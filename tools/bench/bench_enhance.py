@@ -113,7 +113,10 @@ def training_rows(a):
     weights = yaml.safe_load((ROOT / "recipes/enh/conf/loss" / f"{a.loss}.yaml").read_text())
     weights["metric"] = 0.0            # the PESQ workers would time the CPU, not the model
     amp = torch.bfloat16 if dev.startswith("cuda") and a.bf16 else None
-    rows = []
+    print(f"\ntraining: batch {a.batch_size} x {a.segment:g} s, {'bf16 autocast' if amp else 'fp32'}, "
+          f"metric loss off, mean of {a.train_steps} steps after one warm-up")
+    print("| selective scan | steps/s | s/step | peak GPU memory (GiB) |")
+    print("|---|---|---|---|", flush=True)
     for backend in ("triton", "torch") if dev.startswith("cuda") else ("torch",):
         os.environ["AUDIOKIT_KERNELS_BACKEND"] = "" if backend == "triton" else "torch"
         torch.manual_seed(0)
@@ -134,23 +137,25 @@ def training_rows(a):
             with torch.autocast(torch.device(dev).type, dtype=amp or torch.float32, enabled=amp is not None):
                 task.train_step(batch, update)
 
-        step()
-        sync(dev)
-        reset_peak(dev)
-        t0 = time.perf_counter()
-        for _ in range(a.train_steps):
+        try:
             step()
-        sync(dev)
+            sync(dev)
+            reset_peak(dev)
+            t0 = time.perf_counter()
+            for _ in range(a.train_steps):
+                step()
+            sync(dev)
+        except torch.OutOfMemoryError:  # the PyTorch path keeps every step's state for autograd
+            print(f"| {backend} | out of memory | | > {torch.cuda.get_device_properties(dev).total_memory / 2**30:.0f} |",
+                  flush=True)
+            del task, opt, batch
+            torch.cuda.empty_cache()
+            continue
+        finally:
+            os.environ.pop("AUDIOKIT_KERNELS_BACKEND", None)
         t = (time.perf_counter() - t0) / a.train_steps
-        rows.append((backend, 1 / t, t, peak_gib(dev)))
+        print(f"| {backend} | {1 / t:.2f} | {t:.3f} | {peak_gib(dev):.2f} |", flush=True)
         task.close()
-    os.environ.pop("AUDIOKIT_KERNELS_BACKEND", None)
-    print(f"\ntraining: batch {a.batch_size} x {a.segment:g} s, {'bf16 autocast' if amp else 'fp32'}, "
-          f"metric loss off, mean of {a.train_steps} steps after one warm-up")
-    print("| selective scan | steps/s | s/step | peak GPU memory (GiB) |")
-    print("|---|---|---|---|")
-    for backend, sps, t, mem in rows:
-        print(f"| {backend} | {sps:.2f} | {t:.3f} | {mem:.2f} |")
 
 
 def main(argv=None):
