@@ -163,8 +163,9 @@ def load_mel(path: Path, model_settings: dict, given_settings: dict | None = Non
 
 
 def vocode_jobs(model, jobs: list[Job], out_dir: Path, *, steps=None, device="cpu", batch_size: int = 1,
-                mel_settings: dict | None = None, downmix=False, progress=True) -> dict[str, str]:
-    """Run ``jobs`` in batches; write ``out_dir/wav.scp`` for the successes; return ``{utt_id: error}``."""
+                mel_settings: dict | None = None, downmix=False, progress=True, bf16=False) -> dict[str, str]:
+    """Run ``jobs`` in batches; write ``out_dir/wav.scp`` for the successes; return ``{utt_id: error}``.
+    bf16: run the network under bfloat16 autocast (the ODE state of flow-matching models stays fp32)."""
     sr_model = model.mel_settings["sample_rate"]
     done: dict[str, str] = {}
     failures: dict[str, str] = {}
@@ -185,16 +186,19 @@ def vocode_jobs(model, jobs: list[Job], out_dir: Path, *, steps=None, device="cp
             part = [(j, x) for j, x in loaded if _kind(j) == kind]
             if not part:
                 continue
+            def net(xs, kind=kind):
+                with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+                    return (vocode_mels(model, xs, steps=steps, device=device) if kind == "mel" else
+                            _copy_synthesis(model, xs, steps=steps, device=device))
+
             try:
-                outs = (vocode_mels(model, [x for _, x in part], steps=steps, device=device) if kind == "mel" else
-                        _copy_synthesis(model, [x for _, x in part], steps=steps, device=device))
+                outs = net([x for _, x in part])
             except (AudioError, ValueError, RuntimeError) as e:
                 if len(part) > 1:  # find the culprit: retry one by one
                     outs = []
                     for j, x in part:
                         try:
-                            outs.append((vocode_mels(model, [x], steps=steps, device=device) if kind == "mel" else
-                                         _copy_synthesis(model, [x], steps=steps, device=device))[0])
+                            outs.append(net([x])[0])
                         except (AudioError, ValueError, RuntimeError) as e1:
                             failures[j.utt_id] = f"{j.src}: {e1}"
                             outs.append(None)
@@ -205,7 +209,7 @@ def vocode_jobs(model, jobs: list[Job], out_dir: Path, *, steps=None, device="cp
                 if y is None:
                     continue
                 try:
-                    save(job.dst, y.clamp(-1.0, 1.0), sr_model)
+                    save(job.dst, y.float().clamp(-1.0, 1.0), sr_model)
                     done[job.utt_id] = str(job.dst.relative_to(out_dir))
                 except (AudioError, OSError) as e:
                     failures[job.utt_id] = f"{job.src}: {e}"
@@ -227,6 +231,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mel-settings", default=None,
                    help="JSON of the mel settings the input mels were computed with (checked against the model)")
     p.add_argument("--downmix", action="store_true", help="average multichannel input instead of refusing it")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast (faster on GPUs, see BENCHMARKS.md; the ODE state stays fp32)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -252,5 +258,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"audiokit vocode: {e}", file=sys.stderr)
         return 2
     failures = vocode_jobs(model, jobs, out, steps=args.steps, device=device, batch_size=args.batch_size,
-                           mel_settings=settings, downmix=args.downmix)
+                           mel_settings=settings, downmix=args.downmix, bf16=args.bf16)
     return report("vocoded", len(jobs), failures, out, "inputs")

@@ -92,3 +92,19 @@ def test_mel_settings_mismatch_is_refused(tmp_path, models, capsys):
     rc = cli_main(["vocode", str(tmp_path / "m.npy"), "-o", str(tmp_path / "o"), "--model", str(models["hifigan"]),
                    "--mel-settings", '{"sample_rate": 24000, "n_mels": 80}'])
     assert rc == 2 and "sample_rate=24000 (model: 22050)" in capsys.readouterr().err
+
+
+def test_bf16_autocast_tracks_fp32(tmp_path, models):
+    """--bf16 runs the network in bfloat16: same files, waveform close to the fp32 one (not equal)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "a.wav", tone(22050, 0.4, 200.0), 22050)
+    outs = {}
+    for flag in ([], ["--bf16"]):
+        out = tmp_path / ("bf16" if flag else "fp32")
+        assert cli_main(["vocode", str(src), "-o", str(out), "--model", str(models["hifigan"]),
+                         "--device", "cpu", *flag]) == 0
+        outs[bool(flag)], _ = sf.read(out / "wavs" / "a.wav")
+    a, b = outs[False], outs[True]
+    assert a.shape == b.shape and not np.array_equal(a, b)
+    assert np.corrcoef(a, b)[0, 1] > 0.99
