@@ -2,13 +2,14 @@
 # Mini TTS recipe: runs end to end on a CPU in about 15 minutes with no download.
 # One eSpeak NG voice (en-us+m1) reads 300 training utterances (about 14 minutes of speech,
 # tools/make_mini_corpus.py --voice) at 22.05 kHz; a small acoustic model is trained
-# (--model fastspeech: FastSpeech with MAS durations and the Matcha-TTS flow-matching decoder;
-# transformer_tts: Transformer-TTS; lina: the Lina-style GLA decoder; each its *_mini config and
-# its own optimiser), a tiny vocoder is trained on the same recordings (or give --vocoder DIR),
-# the 10 held-out test sentences are synthesized and scored against the recordings
-# (mel-cepstral distortion, F0 RMSE, and the WER/CER of a recogniser, also on the recordings
-# themselves). At this CPU budget the output is not intelligible yet (Whisper WER 100 % against
-# 26 % on the recordings; BENCHMARKS.md): the recipe shows the pipeline, not a usable voice.
+# (--model fastspeech: FastSpeech with MAS durations and its feed-forward decoder, encoder
+# attention linear; transformer_tts: Transformer-TTS; lina: the Lina-style GLA decoder; each its
+# *_mini config and its own optimiser), a HiFi-GAN mini vocoder is trained on the same recordings
+# (or give --vocoder DIR), the 10 held-out test sentences are synthesized and scored against the
+# recordings (mel-cepstral distortion, F0 RMSE, and the WER/CER of a recogniser, also on the
+# recordings themselves). With Whisper tiny.en the synthesized sentences are about as
+# intelligible as the eSpeak recordings (WER 27 % against 26 %; BENCHMARKS.md); the voice is
+# robotic and the 10-sentence WER is noisy (95 % interval about +-20 points).
 # Stage 5 (only with --adapt_voice VOICE): voice adaptation. lina_mini is trained on the six
 # training voices of the multi-voice mini corpus, adapted to VOICE (a voice it never heard) by
 # initial-state tuning (`audiokit adapt`) on a few minutes of its speech, and VOICE's test
@@ -19,6 +20,10 @@
 #   ./run.sh --stage 5 --adapt_voice en-gb-x-rp+f4
 set -euo pipefail
 cd "$(dirname "$0")"
+# One thread per program unless the caller says otherwise: these small models gain little from a
+# second thread, and on a shared 2-core machine two threads per program ran several times slower
+# (OpenMP threads wait for each other while the other jobs hold the cores).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 model=fastspeech        # fastspeech | transformer_tts | lina: trains fastspeech_mini_linear | <model>_mini
 models=                 # recipes/tts/conf/model names instead of --model (several: side by side)
@@ -36,13 +41,22 @@ fastspeech_opts="optim.model.lr=1e-3"
 lina_opts="optim.model.schedule.warmup=150"
 transformer_tts_opts=
 vocoder=
-voc_task=periodwave
-voc_model=periodwave_tiny
-voc_optim=periodwave
-voc_opts="trainer.max_steps=1500 trainer.batch_size=4 trainer.num_workers=1 data.segment=8192 \
+voc_task=hifigan        # hifigan (hifigan_mini) | periodwave (periodwave_tiny): stage 2's vocoder
+voc_model=              # empty: the task's mini config
+voc_optim=
+# Each vocoder task's settings come first, voc_opts after them (for Hydra the later value wins).
+# HiFi-GAN: hifigan_mini with recipes/vocoder/conf/hifigan/mini.yaml, stopped at the end of its
+# 2000-step mel-L1 warm-up (no adversarial steps): a step count rather than egs/mini/voc's 4.5
+# minutes, so a loaded machine gets the same vocoder, only later. Measured on the test sentences
+# (Whisper WER of copy-synthesis; recordings 26 %): 47 % after 1118 steps, 29 % after 2000.
+hifigan_voc_opts="hifigan=mini trainer.max_steps=2000 trainer.batch_size=4 trainer.num_workers=1 data.segment=8192 \
+trainer.log_every=100 trainer.valid_every=1000 trainer.save_every=1000 data.max_valid=2 optim.generator.lr=1e-3 \
+optim.generator.schedule.every=75 optim.discriminator.schedule.every=75"
+periodwave_voc_opts="trainer.max_steps=1500 trainer.batch_size=4 trainer.num_workers=1 data.segment=8192 \
 trainer.log_every=200 trainer.valid_every=1500 trainer.save_every=500 data.max_valid=2 valid_steps=4 \
 optim.generator.lr=1e-3"
-synth_opts="--steps 10 --temperature 0.667 --vocoder-steps 4"
+voc_opts=
+synth_opts="--steps 10 --temperature 0.667 --vocoder-steps 4"   # --steps/--temperature: cfm decoders; --vocoder-steps: PeriodWave
 metrics=mcd,f0_rmse,wer,cer
 ref_metrics=wer,cer
 data_opts="--voice en-us+m1 --n-train 300 --n-dev 5 --n-test 10"
@@ -58,6 +72,15 @@ adapt_opts="--steps 60 --batch-size 4"                        # audiokit adapt
 adapt_metrics=spk_sim,wer
 
 . ../../../tools/recipe.sh
+
+case "$voc_task" in
+  hifigan) voc_model=${voc_model:-hifigan_mini} ;;
+  periodwave) voc_model=${voc_model:-periodwave_tiny} ;;
+  *) echo "$0: --voc_task must be hifigan or periodwave, got '$voc_task'" >&2; exit 2 ;;
+esac
+voc_optim=${voc_optim:-$voc_task}
+_vopts=${voc_task}_voc_opts
+voc_opts="${!_vopts} $voc_opts"
 
 if [ -z "$models" ]; then
   case $model in
