@@ -10,7 +10,7 @@ is one matrix product, and so are dq and dk in the backward pass. Each factor is
 2^span, span = max |b - b_m| in log2 units; while span <= SPAN (2^64, far inside fp32/bf16 range,
 and products over masked pairs t < s are discarded by the mask) the factorised form is exact up to
 rounding. A chunk whose decay is stronger (its gates shut by more than ~2^-64 within 32 steps) takes
-the secondary-chunking path of the paper: four sub-chunks of 16 with the decay computed exactly per
+the secondary-chunking path of the paper: 16-step sub-chunks with the decay computed exactly per
 channel, exp(b_t - b_s) with s <= t, stable for any gate. Inter-chunk terms only ever use
 e^{b_t} and e^{b_C - b_s}, both <= 1.
 
