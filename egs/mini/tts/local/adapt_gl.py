@@ -13,7 +13,7 @@ Every system draws its pre-net dropout from the same seed per sentence, so base 
 differ only by the initial states.
 Mel -> magnitude by non-negative least squares on the model's Slaney filterbank, then
 Griffin-Lim (Griffin & Lim 1984; librosa.griffinlim, 32 iterations, seeded phases) on the
-magnitude raised to 1.2 -- the method of local/griffin_lim.py. Not a vocoder audiokit ships.
+magnitude raised to 1.2 -- local/griffin_lim.py's renderer. Not a vocoder audiokit ships.
 
   local/adapt_gl.py exp/adapt_gl --model base=exp/lina_mini_multi \
       --model adapted=exp/adapt_en-gb-x-rp_f4/adapted \
@@ -24,11 +24,11 @@ import argparse
 import json
 from pathlib import Path
 
-import librosa
 import numpy as np
 import torch
+from griffin_lim import renderer  # local/, beside this script
 
-from audiokit.audio import load, save
+from audiokit.audio import load
 from audiokit.datadir import DataDir, read_table, write_table
 from audiokit.frontend.mel import MelSpectrogram
 from audiokit.infer.synthesize import load_tts
@@ -58,17 +58,7 @@ def main():
     frontend = build_frontend(fe_cfg)
     ms = model0.mel_settings
     melspec = MelSpectrogram(**ms)
-    fb = librosa.filters.mel(sr=ms["sample_rate"], n_fft=ms["n_fft"], n_mels=ms["n_mels"],
-                             fmin=ms["fmin"], fmax=ms["fmax"])
-
-    def render(logmel, path):
-        mag = librosa.util.nnls(fb, np.exp(logmel.astype(np.float64)))
-        x = librosa.griffinlim(np.maximum(mag, 1e-5) ** 1.2, n_iter=a.iters, hop_length=ms["hop_length"],
-                               win_length=ms["win_length"], n_fft=ms["n_fft"], random_state=0)
-        x = torch.from_numpy(x).float()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save(path, x / max(1.0, float(x.abs().max())), ms["sample_rate"])
-        return str(path.resolve())
+    render = renderer(ms, a.iters)
 
     def tokens_of(text):
         return torch.tensor([table0.encode(frontend.process(text).tokens)])

@@ -29,6 +29,24 @@ from audiokit.text import build_frontend
 from audiokit.tts import alignment
 
 
+def renderer(mel_settings: dict, iters: int = 32):
+    """(log-mel [n_mels, frames] array, path) -> writes the Griffin-Lim waveform, returns its path."""
+    ms = mel_settings
+    fb = librosa.filters.mel(sr=ms["sample_rate"], n_fft=ms["n_fft"], n_mels=ms["n_mels"],
+                             fmin=ms["fmin"], fmax=ms["fmax"])
+
+    def render(logmel, path):
+        mag = librosa.util.nnls(fb, np.exp(logmel.astype(np.float64)))
+        x = librosa.griffinlim(np.maximum(mag, 1e-5) ** 1.2, n_iter=iters, hop_length=ms["hop_length"],
+                               win_length=ms["win_length"], n_fft=ms["n_fft"], random_state=0)
+        x = torch.from_numpy(x).float()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save(path, x / max(1.0, float(x.abs().max())), ms["sample_rate"])
+        return str(path.resolve())
+    return render
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="FastSpeech model directory")
@@ -46,13 +64,7 @@ def main():
     frontend = build_frontend(frontend_cfg)
     ms = model.mel_settings
     melspec = MelSpectrogram(**ms)
-    fb = librosa.filters.mel(sr=ms["sample_rate"], n_fft=ms["n_fft"], n_mels=ms["n_mels"],
-                             fmin=ms["fmin"], fmax=ms["fmax"])
-
-    def griffin_lim(logmel):
-        mag = librosa.util.nnls(fb, np.exp(logmel.astype(np.float64)))
-        return librosa.griffinlim(np.maximum(mag, 1e-5) ** 1.2, n_iter=a.iters, hop_length=ms["hop_length"],
-                                  win_length=ms["win_length"], n_fft=ms["n_fft"], random_state=0)
+    render = renderer(ms, a.iters)
 
     texts = read_table(Path(a.data) / "text")
     wavs = DataDir(a.data).audio("wav.scp")
@@ -70,11 +82,7 @@ def main():
                 "synth": model.synthesize(tokens, steps=a.steps, temperature=a.temperature, generator=gen)[0][0],
             }
         for kind, mel in mels.items():
-            path = out / kind / "wavs" / f"{utt}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            x = torch.from_numpy(griffin_lim(mel.numpy())).float()
-            save(path, x / max(1.0, float(x.abs().max())), ms["sample_rate"])
-            scp[kind][utt] = str(path.resolve())
+            scp[kind][utt] = render(mel.numpy(), out / kind / "wavs" / f"{utt}.wav")
     for kind, table_ in scp.items():
         write_table(out / kind / "wav.scp", table_)
         write_table(out / kind / "text", {u: texts[u] for u in table_})
