@@ -179,7 +179,8 @@ def long_rows(args, device):
         for n in args.long:
             try:
                 if device.type == "cuda":
-                    long_one(args.config, kind, min(n, 64), str(device), args.bf16, args.long_steps)  # warm-up
+                    # warm-up at the same length: a new length can mean new kernel specialisations (compiles)
+                    long_one(args.config, kind, n, str(device), args.bf16, args.long_steps)
                     r = long_one(args.config, kind, n, str(device), args.bf16, args.long_steps)
                 else:  # a fresh process per row: its peak RSS is this row's alone
                     cmd = [sys.executable, __file__, "--_long", json.dumps([args.config, kind, n, "cpu", args.bf16,
