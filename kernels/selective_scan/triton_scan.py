@@ -1,15 +1,20 @@
 """Triton kernels of the Mamba-1 selective scan (S6), forward and backward, with everything elementwise fused.
 
 Gu & Dao 2023, "Mamba", Alg. 2, eq. 2a/4 and the hardware-aware scan of Sec. 3.3.2: the state
-h [D, N] never leaves the chip. For one batch row and a block of BD channels, a program walks
-the sequence in chunks of BL steps. Inside a chunk it builds the [BD, N, BL] tiles
-    a_t = exp(delta_t A),    b_t = delta_t u_t B_t,    delta_t = softplus(delta_raw_t + delta_bias)
-and combines them along time with a parallel associative scan (Blelloch 1990) of the affine maps
-h -> a h + b, (a1, b1) . (a2, b2) = (a1 a2, a2 b1 + b2); the state carried from the previous
-chunk enters as h_t = A_t h_in + B_t, with (A_t, B_t) the scanned pair. The output
+h [D, N] never leaves the chip. Per step,
+    h_t = a_t h_{t-1} + b_t,   a_t = exp(delta_t A),   b_t = delta_t u_t B_t,   delta_t = softplus(delta_raw_t + delta_bias)
     out_t = (C_t . h_t + D u_t) * silu(z_t)
-is reduced over N in registers, so u, delta, z, B and C are read once (in their own dtype) and out
-is written once; all arithmetic is fp32.
+Forward: a program (one warp) holds h for 8 channels x N states in registers, 4 lanes sharing a
+channel, and steps through time one step at a time: each step costs one exp per state and a
+reduction over the 4 lanes, with no scan across threads (an earlier forward combined chunks with
+a parallel associative scan (Blelloch 1990) across lanes; the step form is 1.3-3.5x faster at
+MambAttention's shapes on an H200). Loads of T unrolled steps issue together; the outputs of
+those T steps are gated and stored as one tile. When batch rows x channel blocks leave the GPU
+short of warps, time is cut into segments: a first pass runs each segment from h = 0 and keeps its
+end state and its sum of delta (the segment's decay is exp(A sum delta)), a small sequential pass
+chains the segments' entering states, and the second pass runs every segment from its true state.
+u, delta, z, B and C are read in their own dtype and any strides (channels-last as a Mamba block
+has them), out is written once; all arithmetic is fp32.
 
 Backward (g_t = dL/dh_t, the adjoint carried back in time; dy_t = dout_t silu(z_t)):
     g_t = dy_t C_t + a_{t+1} g_{t+1}                  (a reverse scan of (a_{t+1}, dy_t C_t))
@@ -67,65 +72,110 @@ def _load_nl(p, s_b, s_n, s_l, i_b, rn, t, m):
 
 
 @triton.jit
-def _fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S,
-                su_b, su_d, su_l, sd_b, sd_d, sd_l, sz_b, sz_d, sz_l,
-                sb_b, sb_n, sb_l, sc_b, sc_n, sc_l,
-                Dm, N, L, NC, NS,
-                BD: tl.constexpr, BN: tl.constexpr, BL: tl.constexpr, R: tl.constexpr,
-                HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-                HAS_S0: tl.constexpr, STORE_FINAL: tl.constexpr, STORE_S: tl.constexpr):
-    """One program: batch row i_b, channels [i_d BD, (i_d + 1) BD), all L steps in NC chunks of BL.
-    The state before every R-th chunk goes to S [Bt, D, NS, N] (the backward's chunks are R BL long)."""
-    # every tensor is 3-d over (channel, state, time) so all share one layout, time fastest
-    i_d, i_b = tl.program_id(0), tl.program_id(1).to(tl.int64)  # int64: B*D*L may pass 2**31
-    rd = i_d * BD + tl.arange(0, BD)[:, None, None]
-    rn = tl.arange(0, BN)[None, :, None]
-    rt = tl.arange(0, BL)[None, None, :]
+def _fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S, H, sdt,
+                    su_b, su_d, su_l, sd_b, sd_d, sd_l, sz_b, sz_d, sz_l,
+                    sb_b, sb_n, sb_l, sc_b, sc_n, sc_l, so_b, so_d, so_l,
+                    Dm, N, L, NSEG, SEG, NS,
+                    BD: tl.constexpr, BN: tl.constexpr, T: tl.constexpr, BLS: tl.constexpr,
+                    LOCAL: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
+                    SOFTPLUS: tl.constexpr, HAS_S0: tl.constexpr, STORE_FINAL: tl.constexpr,
+                    STORE_S: tl.constexpr):
+    """One program: batch row i_b, channels [i_d BD, (i_d + 1) BD), the SEG steps of segment i_s,
+    one step at a time with the state h [BD, BN] in registers (no scan across threads: a step costs
+    one exp per state and a reduction over the few lanes that share a channel).
+
+    LOCAL: run the segment from h = 0 and write only its final state to H [Bt, NSEG, D, N] and the
+    segment's sum of delta to sdt [Bt, NSEG, D] (its decay is exp(A sdt)); otherwise the segment
+    starts from H's entry for it (segments > 0, filled by _fwd_carry_kernel) or s0, writes out, the
+    backward's chunk states S every BLS steps and, in the last segment, the final state."""
+    i_d, i_s, i_b = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
+    rd = i_d * BD + tl.arange(0, BD)
+    rn = tl.arange(0, BN)
+    rt = tl.arange(0, T)
     md, mn = rd < Dm, rn < N
-    mdn = md & mn
+    mdn = md[:, None] & mn[None, :]
     # masked channels/states get A = 0 (a = 1) and delta = 0 (b = 0): they carry zeros harmlessly
-    a2 = tl.load(A + rd * N + rn, mask=mdn, other=0.0).to(tl.float32) * 1.4426950408889634   # [BD, BN, 1]
-    dskip = tl.load(Dv + rd, mask=md, other=0.0).to(tl.float32) if HAS_D else tl.zeros([BD, 1, 1], tl.float32)
-    dbias = tl.load(bias + rd, mask=md, other=0.0).to(tl.float32) if HAS_BIAS else tl.zeros([BD, 1, 1], tl.float32)
-    state_off = (i_b * Dm + rd) * N + rn
-    h = tl.zeros([BD, BN, 1], dtype=tl.float32)
-    if HAS_S0:
-        h = tl.load(s0 + state_off, mask=mdn, other=0.0).to(tl.float32)
-    # the next chunk's inputs are loaded one iteration ahead, so their latency hides behind a scan
-    u_n = _load_dl(u, su_b, su_d, su_l, i_b, rd, rt, md & (rt < L))
-    d_n = _load_dl(delta, sd_b, sd_d, sd_l, i_b, rd, rt, md & (rt < L))
-    z_n = _load_dl(z, sz_b, sz_d, sz_l, i_b, rd, rt, md & (rt < L)) if HAS_Z else u_n
-    b_n = _load_nl(B, sb_b, sb_n, sb_l, i_b, rn, rt, mn & (rt < L))
-    c_n = _load_nl(C, sc_b, sc_n, sc_l, i_b, rn, rt, mn & (rt < L))
-    for c in range(0, NC):
-        t = c * BL + rt
-        m_d = md & (t < L)                                                  # [BD, 1, BL]
-        ut, dt, zt, bt, ct = u_n, d_n, z_n, b_n, c_n
-        tn = t + BL
-        u_n = _load_dl(u, su_b, su_d, su_l, i_b, rd, tn, md & (tn < L))
-        d_n = _load_dl(delta, sd_b, sd_d, sd_l, i_b, rd, tn, md & (tn < L))
-        if HAS_Z:
-            z_n = _load_dl(z, sz_b, sz_d, sz_l, i_b, rd, tn, md & (tn < L))
-        b_n = _load_nl(B, sb_b, sb_n, sb_l, i_b, rn, tn, mn & (tn < L))
-        c_n = _load_nl(C, sc_b, sc_n, sc_l, i_b, rn, tn, mn & (tn < L))
+    a2 = tl.load(A + rd[:, None] * N + rn[None, :], mask=mdn, other=0.0).to(tl.float32) * 1.4426950408889634
+    dskip = tl.load(Dv + rd, mask=md, other=0.0).to(tl.float32) if HAS_D else tl.zeros([BD], tl.float32)
+    dbias = tl.load(bias + rd, mask=md, other=0.0).to(tl.float32) if HAS_BIAS else tl.zeros([BD], tl.float32)
+    state_off = (i_b * Dm + rd[:, None]) * N + rn[None, :]
+    h = tl.zeros([BD, BN], dtype=tl.float32)
+    if not LOCAL:
+        if i_s > 0:
+            h = tl.load(H + ((i_b * NSEG + i_s) * Dm + rd[:, None]) * N + rn[None, :], mask=mdn,
+                        other=0.0).to(tl.float32)   # (H is a dummy of out's dtype when NSEG = 1)
+        elif HAS_S0:
+            h = tl.load(s0 + state_off, mask=mdn, other=0.0).to(tl.float32)
+    acc_dt = tl.zeros([BD], dtype=tl.float32)
+    t_lo = i_s * SEG
+    t_hi = tl.minimum(t_lo + SEG, L)
+    pu = u + i_b * su_b + rd * su_d
+    pd = delta + i_b * sd_b + rd * sd_d
+    pz = z + i_b * sz_b + rd * sz_d
+    po = out + i_b * so_b + rd * so_d
+    pb = B + i_b * sb_b + rn * sb_n
+    pc = C + i_b * sc_b + rn * sc_n
+    for c0 in range(0, SEG, T):
+        c = t_lo + c0
         if STORE_S:
-            tl.store(S + ((i_b * Dm + rd) * NS + c // R) * N + rn, h, mask=mdn & (c % R == 0))
-        dt = dt + dbias
-        if SOFTPLUS:
-            dt = _softplus(dt)
-        dt = tl.where(m_d, dt, 0.0)
-        a = tl.exp2(dt * a2)                                                # [BD, BN, BL]
-        b = (dt * ut) * bt
-        pa, pb = tl.associative_scan((a, b), 2, _affine)
-        hs = pa * h + pb
-        y = tl.sum(hs * ct, 1, keep_dims=True) + dskip * ut                 # [BD, 1, BL]
-        if HAS_Z:
-            y = y * zt * _sigmoid(zt)
-        tl.store(out + (i_b * Dm + rd) * L + t, y.to(out.dtype.element_ty), mask=m_d)
-        # padded steps past L have a = 1, b = 0, so the last column is h_{min(L, end) - 1}
-        h = tl.sum(tl.where(rt == BL - 1, hs, 0.0), 2, keep_dims=True)
-    if STORE_FINAL:
-        tl.store(sf + state_off, h, mask=mdn)
+            # SEG is a multiple of BLS, BLS of T: the state entering every BLS-step chunk
+            tl.store(S + ((i_b * Dm + rd[:, None]) * NS + c // BLS) * N + rn[None, :], h,
+                     mask=mdn & (c % BLS == 0) & (c < t_hi))
+        # T steps unrolled: their loads do not depend on h, so they issue together; the outputs
+        # gather in a [BD, T] tile, gated and stored once (a store per step costs a layout shuffle)
+        yt = tl.zeros([BD, T], dtype=tl.float32)
+        for i in tl.static_range(T):
+            t = c + i
+            ok = t < t_hi
+            m_t = md & ok
+            ut = tl.load(pu + t * su_l, mask=m_t, other=0.0).to(tl.float32)
+            dt = tl.load(pd + t * sd_l, mask=m_t, other=0.0).to(tl.float32) + dbias
+            bt = tl.load(pb + t * sb_l, mask=mn & ok, other=0.0).to(tl.float32)
+            if SOFTPLUS:
+                dt = _softplus(dt)
+            dt = tl.where(m_t, dt, 0.0)
+            h = tl.exp2(dt[:, None] * a2) * h + (dt * ut)[:, None] * bt[None, :]
+            if LOCAL:
+                acc_dt += dt
+            else:
+                ct = tl.load(pc + t * sc_l, mask=mn & ok, other=0.0).to(tl.float32)
+                y = tl.sum(h * ct[None, :], 1) + dskip * ut
+                yt = tl.where(rt[None, :] == i, y[:, None], yt)
+        if not LOCAL:
+            tt = c + rt[None, :]
+            m_y = md[:, None] & (tt < t_hi)
+            if HAS_Z:
+                zt = tl.load(pz[:, None] + tt * sz_l, mask=m_y, other=0.0).to(tl.float32)
+                yt = yt * zt * _sigmoid(zt)
+            tl.store(po[:, None] + tt * so_l, yt.to(out.dtype.element_ty), mask=m_y)
+    if LOCAL:
+        tl.store(H + ((i_b * NSEG + i_s) * Dm + rd[:, None]) * N + rn[None, :], h, mask=mdn)
+        tl.store(sdt + (i_b * NSEG + i_s) * Dm + rd, acc_dt, mask=md)
+    elif STORE_FINAL:
+        if i_s == NSEG - 1:
+            tl.store(sf + state_off, h, mask=mdn)
+
+
+@triton.jit
+def _fwd_carry_kernel(A, s0, H, sdt, Dm, N, NSEG, BD: tl.constexpr, BN: tl.constexpr, HAS_S0: tl.constexpr):
+    """Between the two forward passes, sequentially over segments (cheap): the state entering segment
+    s + 1 is h_{s+1} = exp(A sdt_s) h_s + H_s (H_s: segment s's end state from h = 0); it replaces H_{s+1}."""
+    i_d, i_b = tl.program_id(0), tl.program_id(1).to(tl.int64)
+    rd = i_d * BD + tl.arange(0, BD)[:, None]
+    rn = tl.arange(0, BN)[None, :]
+    mdn = (rd < Dm) & (rn < N)
+    a = tl.load(A + rd * N + rn, mask=mdn, other=0.0).to(tl.float32)
+    h = tl.zeros([BD, BN], dtype=tl.float32)
+    if HAS_S0:
+        h = tl.load(s0 + (i_b * Dm + rd) * N + rn, mask=mdn, other=0.0).to(tl.float32)
+    off = (i_b * NSEG * Dm + rd) * N + rn
+    hl = tl.load(H + off, mask=mdn, other=0.0)
+    for s in range(0, NSEG - 1):
+        d = tl.load(sdt + (i_b * NSEG + s) * Dm + rd, mask=rd < Dm, other=0.0)
+        h = tl.exp(a * d) * h + hl
+        off += Dm * N
+        hl = tl.load(H + off, mask=mdn, other=0.0)      # segment s + 1's own end state, before it is replaced
+        tl.store(H + off, h, mask=mdn)
 
 
 @triton.jit
@@ -306,22 +356,35 @@ def _sm_count(device) -> int:
 
 
 def config(Bt: int, Dm: int, N: int, L: int) -> dict:
-    """Tiles. The backward works on chunks of BLS steps with one [BDB, BN, BLS] tile; the forward on
-    BLF-step chunks of BDF channels, which share their B and C loads, and stores the state every BLS
-    steps (S is [Bt, D, L/BLS, N]). Chosen by a sweep on an H200 (B=2, D=512, N=16, L=32768, bf16,
-    .whl-style script in BENCHMARKS.md): forward BLF=32, BDF=4, 4 warps 1.58 ms (the first guess,
-    64/4/8 warps, 3.07 ms); backward BLS=256 with 4 warps 9.6 ms fwd+bwd (128 with 8 warps: 18.7 ms)."""
+    """Tiles. The backward works on chunks of BLS steps with one [BDB, BN, BLS] tile; the forward
+    steps through time in 1-warp programs of 8 channels (BDQ) x 16 states, T steps unrolled per loop
+    iteration, and splits time into segments when there are fewer than WQ warps per SM. It stores the
+    state every BLS steps (S is [Bt, D, L/BLS, N]). From sweeps on an H200 (bf16, N = 16):
+    forward: 1 warp, T = 8, WQ = 16: MambAttention's scans (Bt = 101 x L = 1600 and 1600 x 101, D =
+    256) 1.18 and 0.88 ms, against 1.58 and 3.07 ms for the associative-scan forward this replaced;
+    at B = 2, D = 512, L = 131072 6.8 ms against 6.35 (there time has to be split, at a second pass).
+    Backward: BLS = 256 with 4 warps (9.6 ms fwd+bwd at B = 2, D = 512, L = 32768; 128 with 8 warps:
+    18.7 ms)."""
     BN = block(N, 256)
     BLS = max(16, min(4096 // BN, 256, triton.next_power_of_2(L)))
-    BLF = max(16, min(BLS, 32))
-    BDF = max(1, min(4, 4096 // (BN * BLF)))
-    while BDF > 1 and Bt * triton.cdiv(Dm, BDF) < 256:
-        BDF //= 2
-    return dict(BN=BN, BLS=BLS, BLF=BLF, BDF=BDF, nw_f=4, BDB=1, nw_b=4)
+    nw_q = 1
+    return dict(BN=BN, BLS=BLS, BDB=1, nw_b=4, BDQ=8 * nw_q, nw_q=nw_q, TQ=8, WQ=16)
 
 
 def _strides3(x):
     return x.stride(0), x.stride(1), x.stride(2)
+
+
+def _seq_geometry(Bt: int, Dm: int, L: int, BLS: int, sms: int, nw: int, BD: int, per_sm: int) -> tuple[int, int]:
+    """(NSEG, SEG): split time into segments only when batch rows x channel blocks give fewer than
+    per_sm warps per SM; a split costs a second pass over the inputs (the segments' own end states)."""
+    warps = Bt * triton.cdiv(Dm, BD) * nw
+    want = per_sm * sms
+    if warps >= want or L <= 2 * BLS:
+        return 1, L
+    nseg = min(triton.cdiv(want, warps), triton.cdiv(L, BLS))
+    seg = triton.cdiv(triton.cdiv(L, nseg), BLS) * BLS
+    return triton.cdiv(L, seg), seg
 
 
 def scan_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, s0, store_final, store_states):
@@ -330,17 +393,39 @@ def scan_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, s0, store_fina
     cfg = config(Bt, Dm, N, L)
     NS = triton.cdiv(L, cfg["BLS"])
     dev, f32 = u.device, torch.float32
-    out = torch.empty(Bt, Dm, L, device=dev, dtype=u.dtype)
+    # out is written channels-last when the gate z (else u) is channels-last, as in a Mamba block,
+    # whose out_proj then reads it without a copy
+    lead = z if z is not None else u
+    if lead.stride(1) == 1 and L > 1:
+        out = torch.empty(Bt, L, Dm, device=dev, dtype=u.dtype).transpose(1, 2)
+    else:
+        out = torch.empty(Bt, Dm, L, device=dev, dtype=u.dtype)
     sf = torch.empty(Bt, Dm, N, device=dev, dtype=f32) if store_final else out
     S = torch.empty(Bt, Dm, NS, N, device=dev, dtype=f32) if store_states else out
     zz = z if z is not None else u
-    _fwd_kernel[(triton.cdiv(Dm, cfg["BDF"]), Bt)](
-        u, delta, A, B, C, D if D is not None else A, zz, delta_bias if delta_bias is not None else A,
-        s0 if s0 is not None else A, out, sf, S,
-        *_strides3(u), *_strides3(delta), *_strides3(zz), *_strides3(B), *_strides3(C),
-        Dm, N, L, triton.cdiv(L, cfg["BLF"]), NS, cfg["BDF"], cfg["BN"], cfg["BLF"], cfg["BLS"] // cfg["BLF"],
-        D is not None, z is not None, delta_bias is not None, delta_softplus,
-        s0 is not None, store_final, store_states, num_warps=cfg["nw_f"])
+    s0_ = s0 if s0 is not None else A
+    flags = dict(HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
+                 SOFTPLUS=delta_softplus, HAS_S0=s0 is not None)
+    BD, nw, T = cfg["BDQ"], cfg["nw_q"], cfg["TQ"]
+    if "SEGQ" in cfg:   # tests: a fixed segment length, so that segments meet at small L
+        SEG = cfg["SEGQ"]
+        NSEG = triton.cdiv(L, SEG)
+    else:
+        NSEG, SEG = _seq_geometry(Bt, Dm, L, cfg["BLS"], _sm_count(dev), nw, BD, cfg["WQ"])
+    H = torch.empty(Bt, NSEG, Dm, N, device=dev, dtype=f32) if NSEG > 1 else S
+    sdt = torch.empty(Bt, NSEG, Dm, device=dev, dtype=f32) if NSEG > 1 else S
+    args = (u, delta, A, B, C, D if D is not None else A, zz, delta_bias if delta_bias is not None else A, s0_,
+            out, sf, S, H, sdt,
+            *_strides3(u), *_strides3(delta), *_strides3(zz), *_strides3(B), *_strides3(C), *_strides3(out),
+            Dm, N, L, NSEG, SEG, NS, BD, cfg["BN"], T, cfg["BLS"])
+    if NSEG > 1:
+        _fwd_kernel[(triton.cdiv(Dm, BD), NSEG - 1, Bt)](
+            *args, LOCAL=True, **flags, STORE_FINAL=False, STORE_S=False, num_warps=nw)
+        BDc = max(1, min(16, 2048 // cfg["BN"]))
+        _fwd_carry_kernel[(triton.cdiv(Dm, BDc), Bt)](A, s0_, H, sdt, Dm, N, NSEG, BDc, cfg["BN"], s0 is not None,
+                                                      num_warps=4)
+    _fwd_kernel[(triton.cdiv(Dm, BD), NSEG, Bt)](
+        *args, LOCAL=False, **flags, STORE_FINAL=store_final, STORE_S=store_states, num_warps=nw)
     return out, (sf if store_final else None), (S if store_states else None)
 
 

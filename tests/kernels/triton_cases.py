@@ -88,26 +88,31 @@ GLA_CASES = [
     pytest.param(40, 64, False, False, id="N40-D64"),
     pytest.param(33, 128, True, False, id="N33-D128-state"),
     pytest.param(150, 32, True, True, id="N150-D32-state-strong"),
+    # value heads wider than key heads (Lina-style decoders: expand_v = 2 expand_k)
+    pytest.param(90, (32, 64), True, False, id="N90-K32-V64-state"),
 ]
 if not INTERPRET:
     GLA_CASES += [pytest.param(3001, 64, True, False, id="N3001-D64-state"),
-                  pytest.param(3001, 128, False, True, id="N3001-D128-strong")]
+                  pytest.param(3001, 128, False, True, id="N3001-D128-strong"),
+                  pytest.param(700, (64, 128), True, False, id="N700-K64-V128-state")]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=[DT_ID[d] for d in DTYPES])
 @pytest.mark.parametrize("N,D,state,strong", GLA_CASES)
 @pytest.mark.parametrize("seg_target", SEGS, indirect=True)
 def test_gla_triton(N, D, state, strong, dtype, seg_target):
-    gen = torch.Generator().manual_seed(N + D)
+    K, V = D if isinstance(D, tuple) else (D, D)
+    gen = torch.Generator().manual_seed(N + K + V)
     B, H = 1, 2
-    q, k, v = (torch.randn(B, H, N, D, generator=gen).to(DEVICE, dtype) for _ in range(3))
-    g = F.logsigmoid(torch.randn(B, H, N, D, generator=gen)) / 4
+    q, k = (torch.randn(B, H, N, K, generator=gen).to(DEVICE, dtype) for _ in range(2))
+    v = torch.randn(B, H, N, V, generator=gen).to(DEVICE, dtype)
+    g = F.logsigmoid(torch.randn(B, H, N, K, generator=gen)) / 4
     if strong:
-        g[:, :, N // 3: N // 3 + 20, : D // 2] = -30.0
+        g[:, :, N // 3: N // 3 + 20, : K // 2] = -30.0
     g = g.to(DEVICE)
-    s0 = torch.randn(B, H, D, D, generator=gen).to(DEVICE) if state else None
+    s0 = torch.randn(B, H, K, V, generator=gen).to(DEVICE) if state else None
     xs = [x.requires_grad_() if x is not None else None for x in (q, k, v, g, s0)]
-    o, sf = GLAFunction.apply(*xs[:4], D ** -0.5, xs[4], True)
+    o, sf = GLAFunction.apply(*xs[:4], K ** -0.5, xs[4], True)
     ref = [x.detach().double().requires_grad_() if x is not None else None for x in xs]
     o_ref, sf_ref = naive_gla(*ref[:4], initial_state=ref[4], output_final_state=True)
     tol = TOL[dtype]
@@ -154,10 +159,12 @@ if not INTERPRET:
 
 
 # "auto": the launcher's own tiles (one chunk at these sizes under the interpreter); "chunks": the
-# forward in 16-step chunks of 4 channels storing the state every 32 steps, the backward in 32-step
-# chunks of 2 channels, so states and adjoints cross chunk boundaries and channel blocks are ragged.
-# Under the interpreter "auto" runs on three cases only (each program is interpreted: seconds apiece).
-SS_CFG = [pytest.param(None, id="auto"), pytest.param(dict(BLS=32, BLF=16, BDF=4, BDB=2), id="chunks")]
+# forward in 32-step segments of 8 channels (4 steps unrolled) storing the state every 32 steps, the
+# backward in 32-step chunks of 2 channels, so states and adjoints cross segment and chunk boundaries
+# and channel blocks are ragged. Under the interpreter "auto" runs on three cases only (each program
+# is interpreted: seconds apiece).
+SS_CFG = [pytest.param(None, id="auto"),
+          pytest.param(dict(BLS=32, BDB=2, BDQ=8, nw_q=1, TQ=4, SEGQ=32, WQ=16), id="chunks")]
 SS_RUNS = [pytest.param(*case.values, cfg.values[0], id=f"{cfg.id}-{case.id}")
            for cfg in SS_CFG for case in SS_CASES
            if not INTERPRET or cfg.id == "chunks" or case.id in ("L1", "L17-D20-state-gated", "L64-gated-plain")]
@@ -169,7 +176,7 @@ def ss_cfg(request, monkeypatch):
     from audiokit.kernels.selective_scan import triton_scan
     if request.param is not None:
         monkeypatch.setattr(triton_scan, "config", lambda Bt, Dm, N, L: dict(
-            BN=_triton_utils.block(N, 256), nw_f=4, nw_b=4, **request.param))
+            BN=_triton_utils.block(N, 256), nw_b=4, **request.param))
     return request.param
 
 
@@ -205,3 +212,37 @@ def test_selective_scan_triton(L, Dm, N, state, gated, skip, dtype, ss_cfg):
                        grads((y_ref, h_ref), (dy, dh), [ref[n] for n in live])):
         assert a.dtype == xs[n].dtype, f"d{n}: dtype {a.dtype}, expected {xs[n].dtype}"
         assert_close(f"d{n}", a, b, tol)
+
+
+# causal depthwise conv (Mamba's short conv): channels-last and channels-first inputs, with and without
+# the past inputs, ragged channel and time tiles
+CONV_CASES = [
+    pytest.param(1, 4, False, False, id="L1"),
+    pytest.param(70, 4, True, True, id="L70-state-cl"),
+    pytest.param(130, 3, False, True, id="L130-W3-cl"),
+    pytest.param(65, 4, True, False, id="L65-state"),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=[DT_ID[d] for d in DTYPES])
+@pytest.mark.parametrize("L,W,state,cl", CONV_CASES)
+def test_causal_conv1d_triton(L, W, state, cl, dtype):
+    from audiokit.kernels.causal_conv1d import naive_causal_conv1d
+    from audiokit.kernels.causal_conv1d.triton_conv import CausalConv1dFunction
+    gen = torch.Generator().manual_seed(L + W)
+    B, D = 2, 40
+    x = torch.randn(B, L, D, generator=gen).transpose(1, 2) if cl else torch.randn(B, D, L, generator=gen)
+    xs = [x.to(DEVICE, dtype), torch.randn(D, W, generator=gen).to(DEVICE), torch.randn(D, generator=gen).to(DEVICE),
+          torch.randn(B, D, W - 1, generator=gen).to(DEVICE, dtype) if state else None]
+    xs = [t.requires_grad_() if t is not None else None for t in xs]
+    y = CausalConv1dFunction.apply(*xs, True)
+    ref = [t.detach().double().requires_grad_() if t is not None else None for t in xs]
+    y_ref = naive_causal_conv1d(*ref)
+    assert y.dtype == dtype and y.is_contiguous()
+    assert_close("y", y, y_ref, TOL[dtype])
+    dy = torch.randn(y_ref.shape, generator=gen, dtype=torch.float64).to(DEVICE)
+    live = [t for t in xs if t is not None]
+    for n, a, b in zip("x weight bias initial_state".split(), grads((y,), (dy,), live),
+                       grads((y_ref,), (dy,), [r for r in ref if r is not None])):
+        assert_close(f"d{n}", a, b, TOL[dtype])
+
