@@ -66,6 +66,7 @@ from audiokit.frontend.stft import STFT
 from audiokit.kernels.linear_attn import linear_attention
 from audiokit.nn.attention import MultiHeadAttention
 from audiokit.nn.mamba import BiMamba, Mamba, MambaState
+from audiokit.nn.norm import RMSNorm
 
 __all__ = ["SharedTFAttention", "MambAttentionBlock", "BlockState", "MambAttention"]
 
@@ -135,7 +136,7 @@ class MambAttentionBlock(nn.Module):
         bimamba = dict(merge="concat", norm="rms", norm_eps=norm_eps, **mamba)
         if causal:
             self.time_mamba = Mamba(channels, **mamba)
-            self.time_norm = nn.RMSNorm(channels, eps=norm_eps)
+            self.time_norm = RMSNorm(channels, eps=norm_eps)
             self.time_proj = nn.ConvTranspose1d(channels, channels, 1)
         else:
             self.time_mamba = BiMamba(channels, **bimamba)

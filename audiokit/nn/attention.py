@@ -38,6 +38,7 @@ from torch import nn
 from audiokit.kernels.gla import gated_linear_attention
 from audiokit.kernels.linear_attn import linear_attention
 from audiokit.kernels.wersa import wersa_attention
+from audiokit.nn.norm import RMSNorm
 
 KINDS = ("softmax", "linear", "gla", "wersa")
 
@@ -91,13 +92,13 @@ class MultiHeadAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * inner, bias=False)
         self.out = nn.Linear(inner, dim, bias=False)
         if kind == "linear":
-            self.norm = nn.RMSNorm(self.d)
+            self.norm = RMSNorm(self.d)
             g = torch.log(1 - 2.0 ** (-5.0 - torch.arange(num_heads, dtype=torch.float32)))
             self.register_buffer("log_decay", g if decay else None, persistent=False)
         elif kind == "gla":
             self.gate = nn.Sequential(nn.Linear(dim, gate_rank, bias=False), nn.Linear(gate_rank, inner))
             self.out_gate = nn.Linear(dim, inner, bias=False)
-            self.norm = nn.RMSNorm(self.d)
+            self.norm = RMSNorm(self.d)
         elif kind == "wersa":
             self.levels = wersa_levels
             self.scale_logits = nn.Parameter(torch.zeros(num_heads, wersa_levels + 1))

@@ -51,6 +51,7 @@ from audiokit.nn.attention import MultiHeadAttention
 from audiokit.tts.alignment import sequence_mask
 from audiokit.tts.autoregressive import AutoregressiveTTS, MelHead
 from audiokit.tts.transformer_tts import sinusoids
+from audiokit.nn.norm import RMSNorm
 
 CONFIGS: dict[str, dict] = {
     # The public code's LibriLight configuration (d 1024, 6 + 6 GLA layers, 4 heads, 9-layer text
@@ -117,7 +118,7 @@ class GLA(nn.Module):
         self.g_proj = nn.Linear(d, self.value_dim, bias=False)
         self.gk_proj = nn.Sequential(nn.Linear(d, gate_rank, bias=False), nn.Linear(gate_rank, self.key_dim))
         self.o_proj = nn.Linear(self.value_dim, d, bias=False)
-        self.norm = nn.RMSNorm(self.dv, eps=1e-5)
+        self.norm = RMSNorm(self.dv, eps=1e-5)
         self.gate_normalizer = gate_normalizer
         self.convs = nn.ModuleList(ShortConv(w, conv_size) for w in (self.key_dim, self.key_dim, self.value_dim)) \
             if short_conv else None
