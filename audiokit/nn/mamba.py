@@ -14,7 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audiokit.kernels.causal_conv1d import causal_conv1d
 from audiokit.kernels.selective_scan import selective_scan, selective_scan_step
+from audiokit.nn.norm import RMSNorm
 
 
 class MambaState(NamedTuple):
@@ -62,18 +64,26 @@ class Mamba(nn.Module):
         if x.dim() != 3:
             raise ValueError(f"x: expected shape [B, L, dim], got {tuple(x.shape)}")
         xi, z = self.in_proj(x).chunk(2, -1)
-        xi = xi.transpose(1, 2)                                             # [B, d_inner, L]
-        past = state.conv.to(xi.dtype) if state is not None else xi.new_zeros(*xi.shape[:2], self.d_conv - 1)
-        xc = torch.cat([past, xi], -1)
-        u = F.silu(self.conv1d(xc))                                          # causal: left context only
-        dt, Bm, Cm = self._ssm_params(u.transpose(1, 2))
-        y, h = selective_scan(u, dt.transpose(1, 2), -torch.exp(self.A_log), Bm.transpose(1, 2).contiguous(),
-                              Cm.transpose(1, 2).contiguous(), self.D, z.transpose(1, 2),
+        xi = xi.transpose(1, 2)                                             # [B, d_inner, L] channels-last view
+        past = state.conv.to(xi.dtype) if state is not None else None
+        # causal depthwise conv + SiLU, reading the channels-last view as is (one pass on CUDA)
+        u = causal_conv1d(xi, self.conv1d.weight[:, 0], self.conv1d.bias, initial_state=past)
+        # x_proj and dt_proj as (batched) matmuls on the channels-first u: no transposed copies, and
+        # delta, B, C come out time-contiguous (as the scan's backward reads them)
+        xdbl = torch.matmul(self.x_proj.weight, u)                           # [B, dt_rank + 2 N, L]
+        dt, Bm, Cm = xdbl.split([self.dt_rank, self.d_state, self.d_state], 1)
+        dt = torch.matmul(self.dt_proj.weight, dt)                           # [B, d_inner, L]
+        # z is a channels-last view, so the scan writes y channels-last: out_proj reads it as is
+        y, h = selective_scan(u, dt, -torch.exp(self.A_log), Bm, Cm, self.D, z.transpose(1, 2),
                               delta_bias=self.dt_proj.bias, delta_softplus=True,
                               initial_state=None if state is None else state.ssm, output_final_state=return_state)
         out = self.out_proj(y.transpose(1, 2))
         if return_state:
-            return out, MambaState(xc[..., xc.shape[-1] - (self.d_conv - 1):], h)
+            W1 = self.d_conv - 1
+            tail = xi[..., max(0, xi.shape[-1] - W1):]
+            if tail.shape[-1] < W1:                                          # short chunk: part of the past stays
+                tail = torch.cat([past if past is not None else xi.new_zeros(*xi.shape[:2], W1), tail], -1)[..., -W1:]
+            return out, MambaState(tail.contiguous() if W1 else tail, h)
         return out
 
     def step(self, x: torch.Tensor, state: MambaState) -> tuple[torch.Tensor, MambaState]:
@@ -109,7 +119,7 @@ class BiMamba(nn.Module):
         self.merge = merge
         self.fwd, self.bwd = Mamba(dim, **kwargs), Mamba(dim, **kwargs)
         if norm == "rms":
-            self.fwd_norm, self.bwd_norm = nn.RMSNorm(dim, eps=norm_eps), nn.RMSNorm(dim, eps=norm_eps)
+            self.fwd_norm, self.bwd_norm = RMSNorm(dim, eps=norm_eps), RMSNorm(dim, eps=norm_eps)
         else:
             self.fwd_norm = self.bwd_norm = None
 
