@@ -146,7 +146,9 @@ class MambAttentionBlock(nn.Module):
 
     @staticmethod
     def _proj(proj: nn.ConvTranspose1d, y: torch.Tensor) -> torch.Tensor:
-        return proj(y.transpose(1, 2)).transpose(1, 2)
+        # a kernel-1 transposed conv is a linear map of the channels: applied to the channels-last
+        # rows directly (no transposes, no layout conversions in cuDNN)
+        return F.linear(y, proj.weight[:, :, 0].t(), proj.bias)
 
     def _time(self, x, state: BlockState | None = None, return_state: bool = False):
         """Time pass on ``[N, T, K]`` sequences (independent along N)."""

@@ -66,15 +66,13 @@ class Mamba(nn.Module):
         xi, z = self.in_proj(x).chunk(2, -1)
         xi = xi.transpose(1, 2)                                             # [B, d_inner, L] channels-last view
         past = state.conv.to(xi.dtype) if state is not None else None
-        # causal depthwise conv + SiLU, reading the channels-last view as is (one pass on CUDA)
+        # Everything stays channels-last on CUDA, so no layout copies: the causal depthwise conv +
+        # SiLU reads the in_proj view as is and writes u channels-last, x_proj and dt_proj read it
+        # as rows, the scan reads any strides and writes y channels-last (as z is) for out_proj.
         u = causal_conv1d(xi, self.conv1d.weight[:, 0], self.conv1d.bias, initial_state=past)
-        # x_proj and dt_proj as (batched) matmuls on the channels-first u: no transposed copies, and
-        # delta, B, C come out time-contiguous (as the scan's backward reads them)
-        xdbl = torch.matmul(self.x_proj.weight, u)                           # [B, dt_rank + 2 N, L]
-        dt, Bm, Cm = xdbl.split([self.dt_rank, self.d_state, self.d_state], 1)
-        dt = torch.matmul(self.dt_proj.weight, dt)                           # [B, d_inner, L]
-        # z is a channels-last view, so the scan writes y channels-last: out_proj reads it as is
-        y, h = selective_scan(u, dt, -torch.exp(self.A_log), Bm, Cm, self.D, z.transpose(1, 2),
+        dt, Bm, Cm = self._ssm_params(u.transpose(1, 2))
+        y, h = selective_scan(u, dt.transpose(1, 2), -torch.exp(self.A_log), Bm.transpose(1, 2),
+                              Cm.transpose(1, 2), self.D, z.transpose(1, 2),
                               delta_bias=self.dt_proj.bias, delta_softplus=True,
                               initial_state=None if state is None else state.ssm, output_final_state=return_state)
         out = self.out_proj(y.transpose(1, 2))

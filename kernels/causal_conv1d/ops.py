@@ -30,7 +30,8 @@ def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
         silu: apply SiLU (else the plain convolution).
 
     Returns:
-        y [B, D, L] contiguous, in x's dtype; differentiable in x, weight, bias and initial_state.
+        y [B, D, L] in x's dtype (on CUDA in x's layout: channels-last for a channels-last x, else
+        contiguous); differentiable in x, weight, bias and initial_state.
     """
     check_float("x", x)
     check(x.dim() == 3, f"x: expected shape [B, D, L], got {tuple(x.shape)}")

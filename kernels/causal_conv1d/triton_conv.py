@@ -3,7 +3,7 @@
 One program: batch row, BD channels, BL steps. The W shifted input tiles are loaded straight from
 x in its own layout (the W - 1 steps before the tile from the previous tile's range, or from the
 initial state before t = 0), so a channels-last input needs no transposed copy and no padded
-copy; the output is written channels-first. Inference is a single memory-bound pass where the
+copy; the output is written in the input's layout. Inference is a single memory-bound pass where the
 reference costs a concatenation, a depthwise conv and a SiLU pass. The backward (training) runs
 the reference convolution's autograd on the saved inputs: the same gradients as before, at the
 cost of a second forward.
@@ -18,7 +18,7 @@ from .ops import naive_causal_conv1d
 
 
 @triton.jit
-def _conv_fwd_kernel(x, w, b, s0, y, sx_b, sx_d, sx_l, D, L,
+def _conv_fwd_kernel(x, w, b, s0, y, sx_b, sx_d, sx_l, sy_b, sy_d, sy_l, D, L,
                      W: tl.constexpr, BD: tl.constexpr, BL: tl.constexpr,
                      HAS_BIAS: tl.constexpr, HAS_S0: tl.constexpr, SILU: tl.constexpr):
     i_d, i_l, i_b = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
@@ -37,18 +37,23 @@ def _conv_fwd_kernel(x, w, b, s0, y, sx_b, sx_d, sx_l, D, L,
         acc += tl.load(w + rd * W + k, mask=md, other=0.0).to(tl.float32) * xv.to(tl.float32)
     if SILU:
         acc = acc / (1.0 + tl.exp(-acc))
-    tl.store(y + (i_b * D + rd) * L + rt, acc.to(y.dtype.element_ty), mask=md & (rt < L))
+    tl.store(y + i_b * sy_b + rd * sy_d + rt * sy_l, acc.to(y.dtype.element_ty), mask=md & (rt < L))
 
 
 def conv_fwd(x, weight, bias, s0, silu):
     Bt, D, L = x.shape
     W = weight.shape[1]
-    y = torch.empty(Bt, D, L, device=x.device, dtype=x.dtype)
+    # y in x's layout: a channels-last input (a Mamba block's in_proj view) gives a channels-last y,
+    # which the block's x_proj then reads without a copy
+    if x.stride(1) == 1 and L > 1:
+        y = torch.empty(Bt, L, D, device=x.device, dtype=x.dtype).transpose(1, 2)
+    else:
+        y = torch.empty(Bt, D, L, device=x.device, dtype=x.dtype)
     BD, BL = 32, 64
     wc = weight.contiguous()
     s0c = s0.contiguous() if s0 is not None else wc
     _conv_fwd_kernel[(triton.cdiv(D, BD), triton.cdiv(L, BL), Bt)](
-        x, wc, bias if bias is not None else wc, s0c, y, x.stride(0), x.stride(1), x.stride(2), D, L,
+        x, wc, bias if bias is not None else wc, s0c, y, *x.stride(), *y.stride(), D, L,
         W, BD, BL, bias is not None, s0 is not None, silu, num_warps=4)
     return y
 

@@ -238,7 +238,7 @@ def test_causal_conv1d_triton(L, W, state, cl, dtype):
     y = CausalConv1dFunction.apply(*xs, True)
     ref = [t.detach().double().requires_grad_() if t is not None else None for t in xs]
     y_ref = naive_causal_conv1d(*ref)
-    assert y.dtype == dtype and y.is_contiguous()
+    assert y.dtype == dtype and (y.stride(1) == 1 if cl and L > 1 else y.is_contiguous())
     assert_close("y", y, y_ref, TOL[dtype])
     dy = torch.randn(y_ref.shape, generator=gen, dtype=torch.float64).to(DEVICE)
     live = [t for t in xs if t is not None]
