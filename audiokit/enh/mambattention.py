@@ -66,7 +66,7 @@ from audiokit.frontend.stft import STFT
 from audiokit.kernels.linear_attn import linear_attention
 from audiokit.nn.attention import MultiHeadAttention
 from audiokit.nn.mamba import BiMamba, Mamba, MambaState
-from audiokit.nn.norm import RMSNorm
+from audiokit.nn.norm import LayerNorm, RMSNorm
 
 __all__ = ["SharedTFAttention", "MambAttentionBlock", "BlockState", "MambAttention"]
 
@@ -92,7 +92,7 @@ class SharedTFAttention(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, time_attention: str = "softmax", causal: bool = False):
         super().__init__()
-        self.norm = nn.LayerNorm(dim)
+        self.norm = LayerNorm(dim)
         self.linear_time = time_attention == "linear"
         self.causal = causal
         if self.linear_time:
@@ -145,16 +145,22 @@ class MambAttentionBlock(nn.Module):
         self.freq_proj = nn.ConvTranspose1d(2 * channels, channels, 1)
 
     @staticmethod
-    def _proj(proj: nn.ConvTranspose1d, y: torch.Tensor) -> torch.Tensor:
-        # a kernel-1 transposed conv is a linear map of the channels: applied to the channels-last
-        # rows directly (no transposes, no layout conversions in cuDNN)
-        return F.linear(y, proj.weight[:, :, 0].t(), proj.bias)
+    def _proj(proj: nn.ConvTranspose1d, y) -> torch.Tensor:
+        """The kernel-1 transposed conv, a linear map of the channels, on channels-last rows (no
+        transposes, no cuDNN layout conversions). y: a tensor, or BiMamba's two direction outputs,
+        whose concatenation is never built: the map is split into its two halves instead."""
+        w = proj.weight[:, :, 0]                                            # [in, out]
+        if isinstance(y, tuple):
+            y_f, y_b = y
+            k = y_f.shape[-1]
+            return F.linear(y_f, w[:k].t()) + F.linear(y_b, w[k:].t(), proj.bias)
+        return F.linear(y, w.t(), proj.bias)
 
     def _time(self, x, state: BlockState | None = None, return_state: bool = False):
         """Time pass on ``[N, T, K]`` sequences (independent along N)."""
         if not self.causal:
             x = x + self.attention(x, "time")
-            return x + self._proj(self.time_proj, self.time_mamba(x))
+            return x + self._proj(self.time_proj, self.time_mamba.pair(x))
         a, s_attn = self.attention(x, "time", None if state is None else state.attn, return_state=True)
         x = x + a
         y, s_mamba = self.time_mamba(self.time_norm(x), None if state is None else state.mamba, return_state=True)
@@ -164,7 +170,7 @@ class MambAttentionBlock(nn.Module):
     def _freq(self, x):
         """Frequency pass on ``[N, F, K]`` (one frame per row)."""
         x = x + self.attention(x, "freq")
-        return x + self._proj(self.freq_proj, self.freq_mamba(x))
+        return x + self._proj(self.freq_proj, self.freq_mamba.pair(x))
 
     def forward(self, x: torch.Tensor, state: BlockState | None = None, return_state: bool = False,
                 max_elements: int | None = None):

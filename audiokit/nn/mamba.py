@@ -125,7 +125,12 @@ class BiMamba(nn.Module):
     def _direction(mixer: Mamba, norm: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
         return mixer(x) if norm is None else x + mixer(norm(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pair(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two directions' outputs (y_forward, y_backward), each [B, L, dim], before merging."""
         y_f = self._direction(self.fwd, self.fwd_norm, x)
         y_b = self._direction(self.bwd, self.bwd_norm, x.flip(1)).flip(1)
+        return y_f, y_b
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y_f, y_b = self.pair(x)
         return y_f + y_b if self.merge == "sum" else torch.cat([y_f, y_b], -1)
