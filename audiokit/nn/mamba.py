@@ -59,10 +59,17 @@ class Mamba(nn.Module):
         dt, Bm, Cm = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], -1)
         return dt @ self.dt_proj.weight.T, Bm, Cm
 
-    def forward(self, x: torch.Tensor, state: MambaState | None = None, return_state: bool = False):
-        """x [B, L, dim] -> y [B, L, dim] (and the new MambaState when return_state)."""
+    def forward(self, x: torch.Tensor, state: MambaState | None = None, return_state: bool = False,
+                residual: torch.Tensor | None = None):
+        """x [B, L, dim] -> y [B, L, dim] (and the new MambaState when return_state).
+
+        residual: [B, L, dim] added to y inside the output projection's matmul (one kernel instead of
+        a matmul and a separate add over the whole sequence)."""
         if x.dim() != 3:
             raise ValueError(f"x: expected shape [B, L, dim], got {tuple(x.shape)}")
+        if residual is not None and residual.shape != x.shape[:2] + (self.out_proj.out_features,):
+            raise ValueError(f"residual: expected shape {tuple(x.shape[:2]) + (self.out_proj.out_features,)}, "
+                             f"got {tuple(residual.shape)}")
         xi, z = self.in_proj(x).chunk(2, -1)
         xi = xi.transpose(1, 2)                                             # [B, d_inner, L] channels-last view
         past = state.conv.to(xi.dtype) if state is not None else None
@@ -75,7 +82,13 @@ class Mamba(nn.Module):
                               Cm.transpose(1, 2), self.D, z.transpose(1, 2),
                               delta_bias=self.dt_proj.bias, delta_softplus=True,
                               initial_state=None if state is None else state.ssm, output_final_state=return_state)
-        out = self.out_proj(y.transpose(1, 2))
+        if residual is None:
+            out = self.out_proj(y.transpose(1, 2))
+        else:
+            yt = y.transpose(1, 2)
+            base = residual if self.out_proj.bias is None else residual + self.out_proj.bias
+            out = torch.addmm(base.reshape(-1, base.shape[-1]), yt.reshape(-1, yt.shape[-1]),
+                              self.out_proj.weight.t()).view(base.shape)
         if return_state:
             W1 = self.d_conv - 1
             tail = xi[..., max(0, xi.shape[-1] - W1):]
@@ -123,7 +136,7 @@ class BiMamba(nn.Module):
 
     @staticmethod
     def _direction(mixer: Mamba, norm: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
-        return mixer(x) if norm is None else x + mixer(norm(x))
+        return mixer(x) if norm is None else mixer(norm(x), residual=x)
 
     def pair(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two directions' outputs (y_forward, y_backward), each [B, L, dim], before merging."""

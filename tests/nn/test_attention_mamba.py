@@ -65,6 +65,19 @@ def test_mamba_chunked_and_step_inference_equal_one_pass():
     torch.testing.assert_close(torch.cat(ys, 1), y_full)
 
 
+def test_mamba_residual_is_added_in_the_output_matmul():
+    torch.manual_seed(0)
+    m = Mamba(12, expand=2).double()
+    x, r = torch.randn(2, 9, 12, dtype=torch.float64), torch.randn(2, 9, 12, dtype=torch.float64)
+    torch.testing.assert_close(m(x, residual=r), r + m(x))
+    b = BiMamba(12, merge="concat", norm="rms", expand=2).double()      # its directions use it
+    y_f, y_b = b.pair(x)
+    torch.testing.assert_close(y_f, x + b.fwd(b.fwd_norm(x)))
+    torch.testing.assert_close(y_b, (x.flip(1) + b.bwd(b.bwd_norm(x.flip(1)))).flip(1))
+    with pytest.raises(ValueError, match="residual"):
+        m(x, residual=r[:, :5])
+
+
 def test_mamba_is_causal_and_bimamba_is_not():
     torch.manual_seed(0)
     x = torch.randn(1, 20, 16, dtype=torch.float64)
