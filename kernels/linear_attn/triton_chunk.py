@@ -155,6 +155,13 @@ def _bwd_dq_kernel(q, k, v, do, g, s0, hs, hr, sbuf, dq, dgq, scale, N, NS, SEG_
     Hr = tl.zeros([BK, BV], dtype=tl.float32)
     causal = rt[:, None] >= rt[None, :]
     diff = (rt[:, None] - rt[None, :]).to(tl.float32)
+    # decay factors that are the same in every chunk (the compiler does not hoist them): the
+    # masked intra-chunk decay l^(i-j), the query's l^(i+1), l^i and a full chunk's key weights
+    # l^(BT-1-j); a shorter last chunk scales the latter by l^(c_len-BT)
+    dmask = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0)
+    lq1 = tl.exp(gl * (rt + 1).to(tl.float32))
+    lq0 = tl.exp(gl * rt.to(tl.float32))
+    lk = tl.exp(gl * (BT - 1 - rt).to(tl.float32))
     dg = 0.0
     for c0 in range(seg_start, seg_end, BT):
         pos = c0 + rt
@@ -171,11 +178,11 @@ def _bwd_dq_kernel(q, k, v, do, g, s0, hs, hr, sbuf, dq, dgq, scale, N, NS, SEG_
             tl.store(sbuf + ((i_bh * NC + c0 // BT) * K + rk[:, None]) * V + rv[None, :],
                      S.to(sbuf.dtype.element_ty), mask=m)
             c_len = tl.minimum(c0 + BT, seg_end) - c0
-            dA = tl.where(causal, dA * tl.exp(gl * tl.maximum(diff, 0.0)), 0.0)
-            q_inter = q_inter * tl.exp(gl * (rt + 1).to(tl.float32))[:, None]
+            dA = dA * dmask
+            q_inter = q_inter * lq1[:, None]
             dg += tl.sum((rt + 1).to(tl.float32) * tl.sum(qb.to(tl.float32) * q_inter, axis=1), axis=0)
-            wk = tl.where(valid, tl.exp(gl * (c_len - 1 - rt).to(tl.float32)), 0.0)
-            wq = tl.exp(gl * (c0 - seg_start + rt).to(tl.float32))
+            wk = tl.where(valid, lk * tl.exp(gl * (c_len - BT).to(tl.float32)), 0.0)
+            wq = lq0 * tl.exp(gl * (c0 - seg_start).to(tl.float32))
             S = S * tl.exp(gl * c_len.to(tl.float32))
             kd = (kb.to(tl.float32) * wk[:, None]).to(vb.dtype)
             qd = (qb.to(tl.float32) * wq[:, None]).to(dob.dtype)
@@ -226,6 +233,15 @@ def _bwd_kernel(q, k, v, do, g, sbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, S
         R += scale * hj
     causal = rt[:, None] >= rt[None, :]
     diff = (rt[:, None] - rt[None, :]).to(tl.float32)
+    # chunk-invariant decay factors, computed once (see pass 1)
+    if HAS_DECAY:
+        dmask = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0)
+        lk = tl.exp(gl * (BT - 1 - rt).to(tl.float32))
+        lq1 = tl.exp(gl * (rt + 1).to(tl.float32))
+    else:
+        dmask = tl.where(causal, 1.0, 0.0)
+        lk = tl.full([BT], 1.0, tl.float32)
+        lq1 = lk
     dg = 0.0
     for idx in range(0, n_chunks):
         c0 = seg_start + (n_chunks - 1 - idx) * BT
@@ -238,11 +254,10 @@ def _bwd_kernel(q, k, v, do, g, sbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, S
         kb = tl.load(k + i_bh * N * K + pos[:, None] * K + rk[None, :], mask=mk, other=0.0)
         vb = tl.load(v + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
         dob = tl.load(do + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
+        Dm = dmask
         if HAS_DECAY:
-            Dm = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0)
-            wk = tl.where(valid, tl.exp(gl * (c_len - 1 - rt).to(tl.float32)), 0.0)
+            wk = tl.where(valid, lk * tl.exp(gl * (c_len - BT).to(tl.float32)), 0.0)
         else:
-            Dm = tl.where(causal, 1.0, 0.0)
             wk = tl.where(valid, 1.0, 0.0)
         A = tl.dot(qb, tl.trans(kb), input_precision=PREC) * Dm * scale        # scale l^(i-j) q_i.k_j
         dA = tl.dot(dob, tl.trans(vb), input_precision=PREC)                    # do_i.v_j
@@ -258,7 +273,7 @@ def _bwd_kernel(q, k, v, do, g, sbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, S
             lam_c = tl.exp(gl * c_len.to(tl.float32))
             dg += c_len.to(tl.float32) * lam_c * tl.sum(tl.sum(S * R, axis=1), axis=0)
             R = R * lam_c
-            qb = (qb.to(tl.float32) * tl.exp(gl * (rt + 1).to(tl.float32))[:, None]).to(dob.dtype)
+            qb = (qb.to(tl.float32) * lq1[:, None]).to(dob.dtype)
         R += scale * tl.dot(tl.trans(qb), dob, input_precision=PREC)
         tl.store(dk + i_bh * N * K + pos[:, None] * K + rk[None, :], dkb.to(dk.dtype.element_ty), mask=mk)
         tl.store(dv + i_bh * N * V + pos[:, None] * V + rv[None, :], dvb.to(dv.dtype.element_ty), mask=mv)
