@@ -14,7 +14,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .ops import naive_causal_conv1d
+from .naive import naive_causal_conv1d
 
 
 @triton.jit
