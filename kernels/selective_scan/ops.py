@@ -31,6 +31,8 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
 
     Returns:
         (out [Bt, D, L] in u's dtype, final state or None); differentiable in every tensor argument.
+        On CUDA out is channels-last (stride 1 along D) when z, or u without z, is: a Mamba block
+        then feeds it to its output projection without a copy. Inputs may have any strides.
         For one decoding step use :func:`audiokit.kernels.selective_scan.selective_scan_step`.
     """
     check_float("u", u)
