@@ -50,7 +50,7 @@ from audiokit.kernels.gla import gated_linear_attention, gla_step
 from audiokit.nn.attention import MultiHeadAttention
 from audiokit.tts.alignment import sequence_mask
 from audiokit.tts.autoregressive import AutoregressiveTTS, MelHead
-from audiokit.tts.transformer_tts import sinusoids
+from audiokit.tts.transformer_tts import guided_attention_loss, sinusoids
 from audiokit.nn.norm import RMSNorm
 
 CONFIGS: dict[str, dict] = {
@@ -243,12 +243,15 @@ class PositionalCrossAttention(nn.Module):
     def _attend(self, q, k, v, mask):
         s = q @ k.transpose(1, 2) / math.sqrt(q.shape[-1])
         w = s.masked_fill(~mask, float("-inf")).softmax(-1)
-        return F.dropout(w, self.attn_dropout, self.training) @ v
+        return F.dropout(w, self.attn_dropout, self.training) @ v, w
 
-    def forward(self, y, mem, state=None, step=False):
-        p = self._attend(self.ln_q(self.q(y)), mem["k"], mem["pos"], mem["mask"])
+    def forward(self, y, mem, state=None, step=False, need_weights=False):
+        """-> (out, state), or (out, state, w) with ``need_weights``: w [B, N, T] the weights with
+        which each frame reads the text (the second attention), for a guided-attention loss."""
+        p, _ = self._attend(self.ln_q(self.q(y)), mem["k"], mem["pos"], mem["mask"])
         p, state = self.pos_net.step(p, state) if step else self.pos_net(p, state)
-        return self._attend(p, mem["pos"], mem["v"], mem["mask"]), state
+        out, w = self._attend(p, mem["pos"], mem["v"], mem["mask"])
+        return (out, state, w) if need_weights else (out, state)
 
 
 class InitialState(nn.Module):
@@ -285,6 +288,8 @@ class LinaTTS(AutoregressiveTTS):
         dropout, attn_dropout: residual-branch and cross-attention dropout.
         prenet_hidden, prenet_dropout, prenet_always_dropout, postnet_channels, postnet_layers,
         reduction, mel_loss, stop_pos_weight: the mel head.
+        guided_attn_weight, guided_attn_sigma: a guided-attention loss (Tachibana et al. 2018, Eq. 7)
+            on the weights with which frames read the text; 0 (Lina-Speech) turns it off.
     """
 
     name = "LinaTTS"
@@ -296,9 +301,14 @@ class LinaTTS(AutoregressiveTTS):
                  d_pos: int = 256, pos_type: str = "sinusoidal", max_text_len: int = 2048, dropout: float = 0.1, attn_dropout: float = 0.1, prenet_hidden: int = 256,
                  prenet_dropout: float = 0.5, prenet_always_dropout: bool = True, postnet_channels: int = 512,
                  postnet_layers: int = 5, reduction: int = 1, mel_loss: str = "l1", stop_pos_weight: float = 5.0,
+                 guided_attn_weight: float = 0.0, guided_attn_sigma: float = 0.4,
                  mel_mean: float = 0.0, mel_std: float = 1.0):
         super().__init__()
         self._setup_io(vocab_size, symbols, n_mels, mel_preset, mel_mean, mel_std)
+        if guided_attn_weight < 0 or guided_attn_sigma <= 0:
+            raise ValueError(f"LinaTTS: guided_attn_weight must be >= 0 and guided_attn_sigma > 0, got "
+                             f"{guided_attn_weight}, {guided_attn_sigma}")
+        self.ga = dict(weight=float(guided_attn_weight), sigma=float(guided_attn_sigma))
         gla = dict(expand_k=expand_k, expand_v=expand_v, gate_rank=gate_rank, short_conv=short_conv,
                    conv_size=conv_size)
         self.embed = nn.Embedding(self.vocab_size, d_model, padding_idx=0)
@@ -352,16 +362,24 @@ class LinaTTS(AutoregressiveTTS):
             x, s = blk(x, s0)
             states.append(s)
         mem = self.cross.memory(memory, mask)
-        a, cross_state = self.cross(x, mem)
+        a, cross_state, w = self.cross(x, mem, need_weights=True)
         x = x + a
         for blk, s0 in zip(self.dec, init[n:]):
             x, s = blk(x, s0)
             states.append(s)
-        return x, {"gla": states, "cross": cross_state, "mem": mem}
+        return x, {"gla": states, "cross": cross_state, "mem": mem, "attn": w}
 
     def decode(self, memory, mask, x):
-        h, _ = self.prefill(memory, mask, x)
-        return h, {}
+        h, cache = self.prefill(memory, mask, x)
+        return h, {"attn": cache["attn"]}
+
+    def aux_losses(self, aux, token_lengths, dec_lengths) -> dict:
+        """Guided attention on the frames' reading of the text (off unless guided_attn_weight > 0;
+        not in Lina-Speech, which trains on far more data: a small corpus needs the push to align)."""
+        if self.ga["weight"] == 0 or aux.get("attn") is None:
+            return {}
+        loss = guided_attention_loss(aux["attn"][:, None], token_lengths, dec_lengths, self.ga["sigma"])
+        return {"guided_attn": self.ga["weight"] * loss}
 
     def step(self, cache, x, t):
         n, states = len(self.enc), cache["gla"]

@@ -145,6 +145,32 @@ def test_forward_losses_initial_state_and_errors():
         m(tokens, tl, mel, ml + 100)
 
 
+def test_guided_attention_loss_on_the_text_reading():
+    from audiokit.tts.transformer_tts import guided_attention_loss
+    torch.manual_seed(0)
+    tokens, tl, mel, ml = _batch()
+    m = LinaTTS(vocab_size=20, **CONFIGS["tiny"], guided_attn_weight=2.0, guided_attn_sigma=0.3)
+    m.eval()                                        # deterministic: the same weights twice
+    m.head.prenet.always_dropout = False
+    out = m(tokens, tl, mel, ml)
+    assert set(out) == {"loss", "mel", "post", "stop", "guided_attn"}
+    torch.testing.assert_close(out["loss"], out["mel"] + out["post"] + out["stop"] + out["guided_attn"])
+    # 2 x the Tachibana penalty of the weights with which each decoder step reads the text (the cross
+    # block's second attention), recomputed here through the model's pieces
+    memory, mask = m.encode(tokens, tl)
+    _, cache = m.prefill(memory, mask, m.head.inputs(m.normalize(mel, ml)))
+    steps = -(-ml // m.head.r)
+    w = cache["attn"]
+    assert w.shape == (2, int(steps.max()), tokens.shape[1])
+    torch.testing.assert_close(w.sum(-1), torch.ones(w.shape[:2]))
+    torch.testing.assert_close(out["guided_attn"], 2.0 * guided_attention_loss(w[:, None], tl, steps, 0.3))
+    out["guided_attn"].backward()
+    assert m.cross.q.weight.grad is not None and m.cross.pos_net.tmix.q_proj.weight.grad is not None
+    assert "guided_attn" not in LinaTTS(vocab_size=20, **CONFIGS["tiny"])(tokens, tl, mel, ml)
+    with pytest.raises(ValueError, match="guided_attn"):
+        LinaTTS(vocab_size=20, **CONFIGS["tiny"], guided_attn_weight=-1.0)
+
+
 def test_overfits_two_utterances():
     torch.manual_seed(0)
     tokens, tl, _, _ = _batch(T=10)
