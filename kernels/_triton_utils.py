@@ -22,3 +22,13 @@ def segments(n: int, chunk: int, programs: int, target: int = 256) -> tuple[int,
 
 def block(d: int, cap: int) -> int:
     return min(max(16, triton.next_power_of_2(d)), cap)
+
+
+def empty_bdl(ref: torch.Tensor, Bt: int, D: int, L: int, dtype=None) -> torch.Tensor:
+    """An output [Bt, D, L] laid out like ``ref``: channels-last (stride 1 along D) when ref is, as a
+    Mamba block's projections are, so the next matmul reads it without a copy; else contiguous."""
+    dtype = dtype or ref.dtype
+    if ref.stride(1) == 1 and L > 1:
+        return torch.empty(Bt, L, D, device=ref.device, dtype=dtype).transpose(1, 2)
+    return torch.empty(Bt, D, L, device=ref.device, dtype=dtype)
+

@@ -89,12 +89,11 @@ class Mamba(nn.Module):
             base = residual if self.out_proj.bias is None else residual + self.out_proj.bias
             out = torch.addmm(base.reshape(-1, base.shape[-1]), yt.reshape(-1, yt.shape[-1]),
                               self.out_proj.weight.t()).view(base.shape)
-        if return_state:
+        if return_state:   # the conv state: the last d_conv - 1 inputs, past ones if the chunk is short
             W1 = self.d_conv - 1
-            tail = xi[..., max(0, xi.shape[-1] - W1):]
-            if tail.shape[-1] < W1:                                          # short chunk: part of the past stays
-                tail = torch.cat([past if past is not None else xi.new_zeros(*xi.shape[:2], W1), tail], -1)[..., -W1:]
-            return out, MambaState(tail.contiguous() if W1 else tail, h)
+            hist = torch.cat([past if past is not None else xi.new_zeros(*xi.shape[:2], W1),
+                              xi[..., max(0, xi.shape[-1] - W1):]], -1)
+            return out, MambaState(hist[..., hist.shape[-1] - W1:], h)
         return out
 
     def step(self, x: torch.Tensor, state: MambaState) -> tuple[torch.Tensor, MambaState]:

@@ -14,6 +14,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._triton_utils import empty_bdl
 from .naive import naive_causal_conv1d
 
 
@@ -43,12 +44,7 @@ def _conv_fwd_kernel(x, w, b, s0, y, sx_b, sx_d, sx_l, sy_b, sy_d, sy_l, D, L,
 def conv_fwd(x, weight, bias, s0, silu):
     Bt, D, L = x.shape
     W = weight.shape[1]
-    # y in x's layout: a channels-last input (a Mamba block's in_proj view) gives a channels-last y,
-    # which the block's x_proj then reads without a copy
-    if x.stride(1) == 1 and L > 1:
-        y = torch.empty(Bt, L, D, device=x.device, dtype=x.dtype).transpose(1, 2)
-    else:
-        y = torch.empty(Bt, D, L, device=x.device, dtype=x.dtype)
+    y = empty_bdl(x, Bt, D, L)          # in x's layout: channels-last for a Mamba block's in_proj view
     BD, BL = 32, 64
     wc = weight.contiguous()
     s0c = s0.contiguous() if s0 is not None else wc

@@ -40,7 +40,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .._triton_utils import block
+from .._triton_utils import block, empty_bdl
 
 
 @triton.jit
@@ -395,11 +395,7 @@ def scan_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, s0, store_fina
     dev, f32 = u.device, torch.float32
     # out is written channels-last when the gate z (else u) is channels-last, as in a Mamba block,
     # whose out_proj then reads it without a copy
-    lead = z if z is not None else u
-    if lead.stride(1) == 1 and L > 1:
-        out = torch.empty(Bt, L, Dm, device=dev, dtype=u.dtype).transpose(1, 2)
-    else:
-        out = torch.empty(Bt, Dm, L, device=dev, dtype=u.dtype)
+    out = empty_bdl(z if z is not None else u, Bt, Dm, L, u.dtype)
     sf = torch.empty(Bt, Dm, N, device=dev, dtype=f32) if store_final else out
     S = torch.empty(Bt, Dm, NS, N, device=dev, dtype=f32) if store_states else out
     zz = z if z is not None else u
