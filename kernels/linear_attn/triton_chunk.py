@@ -7,13 +7,13 @@ separate programs: a first pass writes each segment's local state, and each prog
 second pass starts from the decayed sum of the states of the segments before it.
 
 The backward pass (Alg. 2 of the paper) takes two passes: the first, forward in time, carries the
-state S and forms dq (with decay it also writes the state entering every chunk); the second,
-backward in time, carries dL/dS and forms dk, dv and the per-head log-decay gradient. The forward's
-segment states are reused. That gradient is a sum of chunk-local terms (pairs inside
-a chunk weighted by their distance, the query and key offsets inside the chunk, and the state
-entering the chunk against dL/dS at its end), all in fp32: the identity dB_t = q.dq - k.dk with
-B_t = g (t+1) gives the same number in exact arithmetic, but its weights grow with N and its terms
-cancel, which cost 3-4 digits at N = 3001.
+state S and forms dq; the second, backward in time, carries dL/dS and forms dk, dv. The forward's
+segment states are reused. The per-head log-decay gradient sum_{i>=j} (i-j) l^(i-j) scale
+(q_i.k_j)(do_i.v_j) is split by where the pair lies: inside a chunk (pass 2), key before the query's
+chunk (pass 1, which carries a second, distance-weighted state beside S), and the remainder of
+pairs that span segments (one inner product per segment in pass 2); all in fp32 with weights no
+larger than a segment. The identity dB_t = q.dq - k.dk with B_t = g (t+1) gives the same number in
+exact arithmetic, but its weights grow with N and its terms cancel, which cost 3-4 digits at N = 3001.
 """
 from __future__ import annotations
 
@@ -134,25 +134,29 @@ def _scan_fwd_kernel(q, k, v, o, s0, hs, sf, g, scale, N, NS, SEG_LEN, H: tl.con
 
 
 @triton.jit
-def _bwd_dq_kernel(q, k, v, do, g, s0, hs, hr, sbuf, dq, dgq, scale, N, NS, SEG_LEN, H: tl.constexpr,
+def _bwd_dq_kernel(q, k, v, do, g, s0, hs, hr, tbuf, dq, dgq, scale, N, NS, SEG_LEN, H: tl.constexpr,
                    K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-                   HAS_DECAY: tl.constexpr, HAS_S0: tl.constexpr, PREC: tl.constexpr):
+                   HAS_DECAY: tl.constexpr, NEED_DG: tl.constexpr, HAS_S0: tl.constexpr, PREC: tl.constexpr):
     """Backward pass 1, forward in time, carrying the state S:
         dq_i = scale [sum_{j<=i} l^(i-j) (do_i.v_j) k_j + l^(i+1) do_i S_{c-1}^T]
     plus each segment's local adjoint hr = sum_p lambda^(p - seg_start) q_p^T do_p (scale applied by the
-    reader) and, with decay, the query offset term of the log-decay gradient and the state entering
-    every chunk (sbuf, for the coupling term of pass 2)."""
+    reader). For the log-decay gradient (NEED_DG) it also carries T, the state weighted by distance,
+        T_c = sum_{seg_start <= j, j in c or before} (end_c - j) l^(end_c - j) k_j^T v_j (+ the same for
+        the segment's entry state, whose positions count from seg_start - 1),
+    and forms the log-decay gradient of every pair (query in chunk c, key before c):
+        (i+1) l^(i+1) scale q_i S_{c-1} do_i^T + l^(i+1) scale q_i T_{c-1} do_i^T   (i in-chunk offsets);
+    T at the segment's end goes to tbuf, where pass 2 adds the pairs that reach across segments."""
     i_s, i_bh = tl.program_id(0), tl.program_id(1)
     seg_start = i_s * SEG_LEN
     seg_end = tl.minimum(seg_start + SEG_LEN, N)
     rk, rv, rt = tl.arange(0, BK), tl.arange(0, BV), tl.arange(0, BT)
     m = (rk[:, None] < K) & (rv[None, :] < V)
-    NC = tl.cdiv(N, BT)
     gl = 0.0
     if HAS_DECAY:
         gl = tl.load(g + i_bh % H).to(tl.float32)
     S = _entry_state(s0, hs, g, i_bh, i_s, NS, SEG_LEN, seg_start, rk, rv, H, K, V, BK, BV, HAS_DECAY, HAS_S0)
     Hr = tl.zeros([BK, BV], dtype=tl.float32)
+    T = tl.zeros([BK, BV], dtype=tl.float32)
     causal = rt[:, None] >= rt[None, :]
     diff = (rt[:, None] - rt[None, :]).to(tl.float32)
     # decay factors that are the same in every chunk (the compiler does not hoist them): the
@@ -162,7 +166,7 @@ def _bwd_dq_kernel(q, k, v, do, g, s0, hs, hr, sbuf, dq, dgq, scale, N, NS, SEG_
     lq1 = tl.exp(gl * (rt + 1).to(tl.float32))
     lq0 = tl.exp(gl * rt.to(tl.float32))
     lk = tl.exp(gl * (BT - 1 - rt).to(tl.float32))
-    dg = 0.0
+    dgv = tl.zeros([BT], dtype=tl.float32)
     for c0 in range(seg_start, seg_end, BT):
         pos = c0 + rt
         valid = pos < seg_end
@@ -175,15 +179,18 @@ def _bwd_dq_kernel(q, k, v, do, g, s0, hs, hr, sbuf, dq, dgq, scale, N, NS, SEG_
         dA = tl.dot(dob, tl.trans(vb), input_precision=PREC)
         q_inter = tl.dot(dob, tl.trans(S.to(dob.dtype)), input_precision=PREC) * scale
         if HAS_DECAY:
-            tl.store(sbuf + ((i_bh * NC + c0 // BT) * K + rk[:, None]) * V + rv[None, :],
-                     S.to(sbuf.dtype.element_ty), mask=m)
             c_len = tl.minimum(c0 + BT, seg_end) - c0
             dA = dA * dmask
             q_inter = q_inter * lq1[:, None]
-            dg += tl.sum((rt + 1).to(tl.float32) * tl.sum(qb.to(tl.float32) * q_inter, axis=1), axis=0)
             wk = tl.where(valid, lk * tl.exp(gl * (c_len - BT).to(tl.float32)), 0.0)
             wq = lq0 * tl.exp(gl * (c0 - seg_start).to(tl.float32))
-            S = S * tl.exp(gl * c_len.to(tl.float32))
+            lam_c = tl.exp(gl * c_len.to(tl.float32))
+            if NEED_DG:
+                q_far = tl.dot(dob, tl.trans(T.to(dob.dtype)), input_precision=PREC) * (scale * lq1[:, None])
+                dgv += tl.sum(qb.to(tl.float32) * ((rt + 1).to(tl.float32)[:, None] * q_inter + q_far), axis=1)
+                kt = (kb.to(tl.float32) * (wk * (c_len - 1 - rt).to(tl.float32))[:, None]).to(vb.dtype)
+                T = (T + c_len.to(tl.float32) * S) * lam_c + tl.dot(tl.trans(kt), vb, input_precision=PREC)
+            S = S * lam_c
             kd = (kb.to(tl.float32) * wk[:, None]).to(vb.dtype)
             qd = (qb.to(tl.float32) * wq[:, None]).to(dob.dtype)
         else:
@@ -195,27 +202,30 @@ def _bwd_dq_kernel(q, k, v, do, g, s0, hs, hr, sbuf, dq, dgq, scale, N, NS, SEG_
         S += tl.dot(tl.trans(kd), vb, input_precision=PREC)
         Hr += tl.dot(tl.trans(qd), dob, input_precision=PREC)
     tl.store(hr + ((i_bh * NS + i_s) * K + rk[:, None]) * V + rv[None, :], Hr, mask=m)
-    if HAS_DECAY:
-        tl.store(dgq + i_bh * NS + i_s, dg)
+    if NEED_DG:
+        tl.store(tbuf + ((i_bh * NS + i_s) * K + rk[:, None]) * V + rv[None, :], T, mask=m)
+        tl.store(dgq + i_bh * NS + i_s, tl.sum(dgv, axis=0))
 
 
 @triton.jit
-def _bwd_kernel(q, k, v, do, g, sbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, SEG_LEN, H: tl.constexpr,
+def _bwd_kernel(q, k, v, do, g, tbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, SEG_LEN, H: tl.constexpr,
                 K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-                HAS_DECAY: tl.constexpr, HAS_DSF: tl.constexpr, STORE_DS0: tl.constexpr, PREC: tl.constexpr):
+                HAS_DECAY: tl.constexpr, NEED_DG: tl.constexpr, HAS_DSF: tl.constexpr, STORE_DS0: tl.constexpr,
+                PREC: tl.constexpr):
     """Backward pass 2, backward in time over the chunks of one segment, with R = dL/dS_c (fp32):
         dk_j = scale sum_{i>=j} l^(i-j) (do_i.v_j) q_i + l^(L-1-j) v_j R^T
         dv_j = scale sum_{i>=j} l^(i-j) (q_i.k_j) do_i + l^(L-1-j) k_j R
-    and the log-decay gradient as a sum of chunk-local terms (no position weights beyond the chunk):
-        intra (i-j) l^(i-j) scale (q_i.k_j)(do_i.v_j) + query (i+1) q_i.dq_i^inter (pass 1)
-        + key (L-1-j) k_j.dk_j^state + coupling L l^L <S_{c-1}, R>."""
+    and the log-decay gradient of the pairs inside a chunk, (i-j) l^(i-j) scale (q_i.k_j)(do_i.v_j),
+    plus, once per segment, <T, R> with pass 1's distance-weighted state T at the segment's end and R
+    the adjoint entering it from later segments and the final-state gradient: the pairs whose key lies
+    in or before this segment and whose query lies after it (pass 1 counts their distance up to the
+    segment's end, this term the rest)."""
     i_s, i_bh = tl.program_id(0), tl.program_id(1)
     seg_start = i_s * SEG_LEN
     seg_end = tl.minimum(seg_start + SEG_LEN, N)
     n_chunks = tl.cdiv(seg_end - seg_start, BT)
     rk, rv, rt = tl.arange(0, BK), tl.arange(0, BV), tl.arange(0, BT)
     m = (rk[:, None] < K) & (rv[None, :] < V)
-    NC = tl.cdiv(N, BT)
     gl = 0.0
     if HAS_DECAY:
         gl = tl.load(g + i_bh % H).to(tl.float32)
@@ -233,6 +243,11 @@ def _bwd_kernel(q, k, v, do, g, sbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, S
         R += scale * hj
     causal = rt[:, None] >= rt[None, :]
     diff = (rt[:, None] - rt[None, :]).to(tl.float32)
+    dgv = tl.zeros([BT], dtype=tl.float32)
+    dg = 0.0
+    if NEED_DG:
+        T = tl.load(tbuf + ((i_bh * NS + i_s) * K + rk[:, None]) * V + rv[None, :], mask=m, other=0.0)
+        dg = tl.sum(tl.sum(T * R, axis=1), axis=0)
     # chunk-invariant decay factors, computed once (see pass 1)
     if HAS_DECAY:
         dmask = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0)
@@ -242,7 +257,6 @@ def _bwd_kernel(q, k, v, do, g, sbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, S
         dmask = tl.where(causal, 1.0, 0.0)
         lk = tl.full([BT], 1.0, tl.float32)
         lq1 = lk
-    dg = 0.0
     for idx in range(0, n_chunks):
         c0 = seg_start + (n_chunks - 1 - idx) * BT
         pos = c0 + rt
@@ -265,14 +279,10 @@ def _bwd_kernel(q, k, v, do, g, sbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, S
         dkb = tl.dot(tl.trans((dA * Dm * scale).to(qb.dtype)), qb, input_precision=PREC) + k_state
         dvb = tl.dot(tl.trans(A.to(dob.dtype)), dob, input_precision=PREC)
         dvb += tl.dot(kb, R.to(kb.dtype), input_precision=PREC) * wk[:, None]
+        if NEED_DG:
+            dgv += tl.sum(diff * A * dA, axis=1)
         if HAS_DECAY:
-            S = tl.load(sbuf + ((i_bh * NC + c0 // BT) * K + rk[:, None]) * V + rv[None, :], mask=m,
-                        other=0.0).to(tl.float32)
-            dg += tl.sum(tl.sum(diff * A * dA, axis=1), axis=0)
-            dg += tl.sum((c_len - 1 - rt).to(tl.float32) * tl.sum(kb.to(tl.float32) * k_state, axis=1), axis=0)
-            lam_c = tl.exp(gl * c_len.to(tl.float32))
-            dg += c_len.to(tl.float32) * lam_c * tl.sum(tl.sum(S * R, axis=1), axis=0)
-            R = R * lam_c
+            R = R * tl.exp(gl * c_len.to(tl.float32))
             qb = (qb.to(tl.float32) * lq1[:, None]).to(dob.dtype)
         R += scale * tl.dot(tl.trans(qb), dob, input_precision=PREC)
         tl.store(dk + i_bh * N * K + pos[:, None] * K + rk[None, :], dkb.to(dk.dtype.element_ty), mask=mk)
@@ -280,8 +290,8 @@ def _bwd_kernel(q, k, v, do, g, sbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, S
     if STORE_DS0:
         if i_s == 0:
             tl.store(ds0 + (i_bh * K + rk[:, None]) * V + rv[None, :], R, mask=m)
-    if HAS_DECAY:
-        tl.store(dgp + i_bh * NS + i_s, dg)
+    if NEED_DG:
+        tl.store(dgp + i_bh * NS + i_s, dg + tl.sum(dgv, axis=0))
 
 
 # ----------------------------------------------------------------------------- launcher
@@ -317,8 +327,9 @@ def scan(q, k, v, log_decay, scale, s0=None, store_final=False):
     return o, (sf if store_final else None), (hs if NS > 1 else None)
 
 
-def backward(q, k, v, do, log_decay, scale, s0, dsf, need_ds0, fwd_hs=None):
-    """(dq, dk, dv, dlog_decay fp32 or None, ds0 fp32 or None) for contiguous [B,H,N,*] inputs.
+def backward(q, k, v, do, log_decay, scale, s0, dsf, need_ds0, fwd_hs=None, need_dg=True):
+    """(dq, dk, dv, dlog_decay fp32 or None, ds0 fp32 or None) for contiguous [B,H,N,*] inputs; no
+    dlog_decay unless need_dg (a fixed decay, as RetNet's and TransNormerLLM's, needs none).
     fwd_hs: the forward's segment states, reused when the backward cuts the sequence the same way."""
     B, H, N, K = q.shape
     V = v.shape[-1]
@@ -331,6 +342,7 @@ def backward(q, k, v, do, log_decay, scale, s0, dsf, need_ds0, fwd_hs=None):
     NS, SEG_LEN = segments(N, bt, B * H)
     prec = dot_precision(q.dtype)
     has_decay = log_decay is not None
+    need_dg = has_decay and need_dg
     g = log_decay.float().contiguous() if has_decay else q
     nw = bwd_warps(big, has_decay)
     f32 = dict(device=q.device, dtype=torch.float32)
@@ -343,21 +355,18 @@ def backward(q, k, v, do, log_decay, scale, s0, dsf, need_ds0, fwd_hs=None):
         hs = torch.empty(B * H, NS, K, V, **f32)
         _seg_state_kernel[(1, NS, B * H)](k, v, hs, g, N, NS, SEG_LEN, H, K, V, bt, BK, BV, has_decay, prec,
                                           num_warps=nw, num_stages=stages)
-    # with decay, the states entering each chunk (half inputs keep them in their dtype: the dots
-    # round them to it anyway)
-    sbuf = torch.empty(B * H, triton.cdiv(N, bt), K, V, device=q.device,
-                       dtype=torch.float32 if q.dtype == torch.float32 else q.dtype) if has_decay else q
+    tbuf = torch.empty(B * H, NS, K, V, **f32) if need_dg else q   # pass 1's distance-weighted states
     hr = torch.empty(B * H, NS, K, V, **f32)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     dgq, dgp = (torch.empty(B, H, NS, **f32) for _ in range(2))
-    _bwd_dq_kernel[(NS, B * H)](q, k, v, do, g, s0 if s0 is not None else q, hs, hr, sbuf, dq, dgq, float(scale),
-                                N, NS, SEG_LEN, H, K, V, bt, BK, BV, has_decay, s0 is not None, prec,
+    _bwd_dq_kernel[(NS, B * H)](q, k, v, do, g, s0 if s0 is not None else q, hs, hr, tbuf, dq, dgq, float(scale),
+                                N, NS, SEG_LEN, H, K, V, bt, BK, BV, has_decay, need_dg, s0 is not None, prec,
                                 num_warps=nw, num_stages=stages)
     ds0 = torch.empty(B, H, K, V, **f32) if need_ds0 else q
-    _bwd_kernel[(NS, B * H)](q, k, v, do, g, sbuf, hr, dsf if dsf is not None else q, dk, dv, ds0, dgp,
-                             float(scale), N, NS, SEG_LEN, H, K, V, bt, BK, BV, has_decay, dsf is not None,
+    _bwd_kernel[(NS, B * H)](q, k, v, do, g, tbuf, hr, dsf if dsf is not None else q, dk, dv, ds0, dgp,
+                             float(scale), N, NS, SEG_LEN, H, K, V, bt, BK, BV, has_decay, need_dg, dsf is not None,
                              need_ds0, prec, num_warps=nw, num_stages=stages)
-    dg = (dgp + dgq).sum((0, 2)) if has_decay else None
+    dg = (dgp + dgq).sum((0, 2)) if need_dg else None
     return dq, dk, dv, dg, (ds0 if need_ds0 else None)
 
 
@@ -378,8 +387,9 @@ class LinearAttentionFunction(torch.autograd.Function):
         q, k, v, log_decay, s0, hs = ctx.saved_tensors
         need_ds0 = s0 is not None and ctx.needs_input_grad[5]
         dsf = dsf.float().contiguous() if dsf is not None else None
-        dq, dk, dv, dg, ds0 = backward(q, k, v, do.contiguous(), log_decay, ctx.scale, s0, dsf, need_ds0, hs)
-        dg = dg.to(log_decay.dtype) if dg is not None and ctx.needs_input_grad[3] else None
+        dq, dk, dv, dg, ds0 = backward(q, k, v, do.contiguous(), log_decay, ctx.scale, s0, dsf, need_ds0, hs,
+                                       need_dg=ctx.needs_input_grad[3])
+        dg = dg.to(log_decay.dtype) if dg is not None else None
         return dq, dk, dv, dg, None, (ds0.to(ctx.s0_dtype) if ds0 is not None else None), None
 
 

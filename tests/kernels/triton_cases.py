@@ -80,6 +80,27 @@ def test_linear_attention_triton(N, D, decay, state, dtype, seg_target):
         assert_close(f"d{n}", a, b, tol * (3 if n == "log_decay" else 1))
 
 
+@pytest.mark.parametrize("N", [130, 300])
+@pytest.mark.parametrize("seg_target", SEGS, indirect=True)
+def test_linear_attention_triton_fixed_decay(N, seg_target):
+    """A decay that needs no gradient (RetNet's fixed rates) takes the backward without the log-decay
+    terms; q, k, v and initial-state gradients are unchanged."""
+    gen = torch.Generator().manual_seed(N)
+    q, k, v = (torch.randn(1, 2, N, 32, generator=gen).to(DEVICE) for _ in range(3))
+    ld = (-torch.rand(2, generator=gen) * 0.1).to(DEVICE)
+    s0 = torch.randn(1, 2, 32, 32, generator=gen).to(DEVICE)
+    xs = [x.requires_grad_() for x in (q, k, v, s0)]
+    o, sf = LinearAttentionFunction.apply(*xs[:3], ld, 32 ** -0.5, xs[3], True)
+    ref = [x.detach().double().requires_grad_() for x in xs]
+    o_ref, sf_ref = naive_linear_attention(*ref[:3], log_decay=ld.double(), initial_state=ref[3],
+                                           output_final_state=True)
+    assert_close("o", o, o_ref, 1e-4)
+    do, dsf = torch.randn_like(o_ref), torch.randn_like(sf_ref)
+    for n, a, b in zip("q k v initial_state".split(), grads((o, sf), (do, dsf), xs),
+                       grads((o_ref, sf_ref), (do, dsf), ref)):
+        assert_close(f"d{n}", a, b, 1e-4)
+
+
 # strong: a stretch of positions shuts half the channels (log-decay -30 per step), so chunks of the
 # factorised fast path and of the exact secondary-chunking path meet in one sequence
 GLA_CASES = [

@@ -63,6 +63,10 @@ def cases(N):
     yield "audiokit linear_attention", (q, k, v), lambda q, k, v: linear_attention(q, k, v)[0], 4 * tensor, 11 * tensor
     yield "audiokit linear_attention+decay", (q, k, v), \
         lambda q, k, v: linear_attention(q, k, v, log_decay=ld)[0], 4 * tensor, 11 * tensor
+    # the same decay as a trained parameter (TransNormerLLM's and RetNet's rates are fixed): its
+    # gradient too
+    yield "audiokit linear_attention+learned decay", (q, k, v, ld), \
+        lambda q, k, v, ld: linear_attention(q, k, v, log_decay=ld)[0], 4 * tensor, 11 * tensor
     yield "audiokit gla", (q, k, v, g), lambda q, k, v, g: gated_linear_attention(q, k, v, g)[0], 5 * tensor, 14 * tensor
     yield "torch sdpa causal", (q, k, v), \
         lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), 4 * tensor, 11 * tensor
