@@ -76,3 +76,29 @@ def test_options_are_checked(recipe):
     assert r.returncode == 2 and "--model must be fastspeech, transformer_tts or lina" in r.stderr
     r = run(recipe, "--stage", "5", "--vocoder", "voc", "--adapt_voice", "en-us+m1")
     assert r.returncode != 0 and "one of the base model's training voices" in r.stderr
+
+
+def test_espeak_corpus_from_sentences(tmp_path):
+    """local/espeak_corpus.py: each sentence once, the six training voices in turn, data dirs that the
+    TTS loader reads."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from audiokit.audio import load
+    from audiokit.datadir import DataDir
+    root = Path(__file__).resolve().parents[2]
+    sents = tmp_path / "s.txt"
+    sents.write_text("The cat sat on the mat.\nA second sentence.\n\nA third one, read aloud.\n")
+    r = subprocess.run([sys.executable, str(root / "egs/mini/tts/local/espeak_corpus.py"), str(tmp_path / "c"),
+                        "--train", str(sents), "--dev", str(sents), "--n-dev", "1", "--jobs", "1"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    text = read_table(tmp_path / "c/train/text")
+    assert list(text.values()) == ["The cat sat on the mat.", "A second sentence.", "A third one, read aloud."]
+    assert read_table(tmp_path / "c/train/utt2spk") == {u: u.split("_")[0] for u in text}
+    assert len(set(read_table(tmp_path / "c/train/utt2spk").values())) == 3
+    for path in DataDir(tmp_path / "c/train").audio().values():
+        wav, sr = load(path)
+        assert sr == 22050 and 0.5 < wav.shape[-1] / sr < 4
+    assert len(read_table(tmp_path / "c/dev/text")) == 1
