@@ -49,19 +49,30 @@ def test_autoregressive_models(recipe):
             sorted(read_table(recipe / "data" / "test" / "text"))
 
 
-def test_adaptation_stage(recipe):
+@pytest.mark.parametrize("sentences", [False, True], ids=["mini", "sentences"])
+def test_adaptation_stage(recipe, sentences):
+    extra = []
+    if sentences:   # the base model's corpus from a sentence file (local/espeak_corpus.py)
+        (recipe / "texts.txt").write_text("".join(f"Sentence number {w} is here.\n" for w in
+                                                  "one two three four five six seven eight nine ten eleven twelve".split()))
+        extra = ["--adapt_sentences", "texts.txt"]
     r = run(recipe, "--stage", "5", "--vocoder", "voc", "--train_opts", TINY, "--synth_opts", "",
             "--adapt_voice", "en-gb-x-rp+f4", "--adapt_data_opts", "--n-train 6 --n-dev 1 --n-test 0",
             "--adapt_voice_opts", "--n-train 2 --n-dev 0 --n-test 2", "--adapt_train_opts", "",
-            "--adapt_opts", "--steps 2 --batch-size 2", "--adapt_metrics", "mcd")
+            "--adapt_opts", "--steps 2 --batch-size 2", "--adapt_metrics", "mcd", *extra)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     exp = recipe / "exp"
+    tag = "_sentences" if sentences else ""
     # base model on the six training voices of the multi-voice corpus, states tuned on the new voice
-    assert len(set(read_table(recipe / "data" / "multi" / "train" / "utt2spk").values())) == 6
+    assert len(set(read_table(recipe / "data" / f"multi{tag}" / "train" / "utt2spk").values())) == 6
+    if sentences:   # the last 6 sentences are the dev split's
+        assert sorted(read_table(recipe / "data" / "multi_sentences" / "train" / "text").values())[0] == \
+            "Sentence number five is here."
+        assert len(read_table(recipe / "data" / "multi_sentences" / "dev" / "text")) == 6
     voice = recipe / "data" / "voice_en-gb-x-rp_f4"
     assert set(read_table(voice / "train" / "utt2spk").values()) == {"spk00"}
     assert not set(read_table(voice / "test" / "text").values()) & set(read_table(voice / "train" / "text").values())
-    assert yaml.safe_load((exp / "lina_mini_multi" / "config.yaml").read_text())["model"]["name"] == "lina"
+    assert yaml.safe_load((exp / f"lina_mini_multi{tag}" / "config.yaml").read_text())["model"]["name"] == "lina"
     ad = exp / "adapt_en-gb-x-rp_f4"
     meta = yaml.safe_load((ad / "adapted" / "adapted.yaml").read_text())
     assert meta["steps"] == 2 and meta["utterances"] == 2 and not (ad / "adapted" / "model.safetensors").exists()

@@ -18,6 +18,7 @@
 #   ./run.sh [--stage N] [--stop_stage M] [--model fastspeech|transformer_tts|lina] [--vocoder DIR]
 #   ./run.sh --models "fastspeech_mini_softmax fastspeech_mini_linear fastspeech_mini_gla fastspeech_mini_wersa"
 #   ./run.sh --stage 5 --adapt_voice en-gb-x-rp+f4
+#   ./run.sh --stage 5 --adapt_voice en-gb-x-rp+f4 --adapt_sentences texts.txt   # a bigger base corpus (GPU)
 set -euo pipefail
 cd "$(dirname "$0")"
 # One thread per program unless the caller says otherwise: these small models gain little from a
@@ -65,6 +66,9 @@ score_jobs=2
 adapt_voice=            # an eSpeak NG voice outside the corpus's training voices, e.g. en-gb-x-rp+f4
 adapt_model=lina_mini   # a lina config
 adapt_data_opts="--n-train 240 --n-dev 6 --n-test 0"          # the multi-voice corpus (data/multi)
+adapt_sentences=        # a sentence file (e.g. LJSpeech's transcripts): the base model's corpus is these
+                        # sentences spoken by the same six voices (local/espeak_corpus.py, data/multi_sentences)
+                        # instead of the mini corpus's 240; a model that speaks needs thousands (BENCHMARKS.md)
 adapt_voice_opts="--n-train 60 --n-dev 0 --n-test 10"         # the new voice: adaptation set and test sentences
 adapt_train_opts="trainer.max_steps=300 trainer.max_minutes=7 trainer.valid_every=300 trainer.save_every=100 \
 trainer.log_every=25 mel_stats_items=200 optim.model.schedule.warmup=30"   # after train_opts and lina_opts

@@ -2,6 +2,7 @@
 # model never heard. Uses run.sh's adapt_* settings, train_opts, synth_opts and the vocoder
 # of stage 2 ($_voc_dir).
 #   data/multi          the multi-voice mini corpus: 6 voices in train, another in dev
+#                       (data/multi_sentences with --adapt_sentences: those sentences, the same 6 voices)
 #   data/voice_<tag>    the new voice alone: train = its adaptation set, test = its test sentences
 #   exp/<adapt_model>_multi                 the base model, trained on data/multi/train
 #   exp/adapt_<tag>/{adapted, synth_base, synth_adapted, copysyn, scores_*, RESULTS.md}
@@ -11,7 +12,8 @@
 
 _tag=${adapt_voice//+/_}
 _vdata=data/voice_$_tag
-_base=exp/${adapt_model}_multi
+_multi=data/multi${adapt_sentences:+_sentences}
+_base=exp/${adapt_model}_multi${adapt_sentences:+_sentences}
 _out=exp/adapt_$_tag
 
 # the new voice must be outside the base model's training voices
@@ -26,15 +28,22 @@ if sys.argv[2] in train:
 PY
 [ -f "$_voc_dir/config.yaml" ] || { echo "stage 5 needs the vocoder $_voc_dir (stage 2, or --vocoder DIR)" >&2; exit 1; }
 
-# shellcheck disable=SC2086
-local/data.sh --out data/multi $adapt_data_opts
+if [ -n "$adapt_sentences" ]; then
+  if [ ! -f "$_multi/.tts_done" ]; then
+    "$PYTHON" local/espeak_corpus.py "$_multi" --train "$adapt_sentences" --n-dev 6 --jobs "$score_jobs"
+    touch "$_multi/.tts_done"
+  fi
+else
+  # shellcheck disable=SC2086
+  local/data.sh --out "$_multi" $adapt_data_opts
+fi
 # shellcheck disable=SC2086
 local/data.sh --out "$_vdata" --voice "$adapt_voice" $adapt_voice_opts
 
 if [ ! -f "$_base/model.safetensors" ]; then
   # shellcheck disable=SC2086,SC2046
   launch "$_tts_conf/train.py" model="$adapt_model" ${optim:+optim="$optim"} exp_dir="$_base" \
-    data.train=data/multi/train data.valid=data/multi/dev $train_opts $(_model_opts "$adapt_model") $adapt_train_opts
+    data.train="$_multi/train" data.valid="$_multi/dev" $train_opts $(_model_opts "$adapt_model") $adapt_train_opts
 fi
 
 # shellcheck disable=SC2086

@@ -6,7 +6,9 @@ Each sentence is spoken once, by the mini corpus's six training voices in turn, 
 generator's per-utterance draws of rate, pitch and range (tools/make_mini_corpus.py), and written
 as 22.05 kHz PCM-16. Kaldi-style data directories OUT/{train,dev}/{wav.scp,text,utt2spk}.
 
-  local/espeak_corpus.py OUT --train sentences.txt --dev dev_sentences.txt [--n-dev 6] [--jobs 2]
+  local/espeak_corpus.py OUT --train sentences.txt [--dev dev_sentences.txt] [--n-dev 6] [--jobs 2]
+
+Without --dev, the last --n-dev sentences of --train are the dev split's (and not trained on).
 
 Sentences with digits are best left out (eSpeak reads numbers its own way, the text front-end
 another); LJSpeech's transcripts without digits and up to 110 characters gave 7330 training
@@ -45,17 +47,26 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out", type=Path)
     ap.add_argument("--train", required=True, help="sentences, one per line")
-    ap.add_argument("--dev", required=True, help="sentences for the dev split")
+    ap.add_argument("--dev", default=None, help="sentences for the dev split (default: the last --n-dev of --train)")
     ap.add_argument("--n-train", type=int, default=0, help="first N training sentences (0: all)")
     ap.add_argument("--n-dev", type=int, default=6)
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args()
-    tasks = []
-    for split, f, n in (("train", a.train, a.n_train), ("dev", a.dev, a.n_dev)):
+    def read(f):
         texts = [t.strip() for t in open(f, encoding="utf-8") if t.strip()]
         if not texts:
             sys.exit(f"espeak_corpus: {f} has no sentences")
-        tasks += [(split, i, t, str(a.out)) for i, t in enumerate(texts[:n] if n else texts)]
+        return texts
+    train = read(a.train)
+    if a.dev:
+        dev = read(a.dev)[:a.n_dev]
+    else:
+        if len(train) <= a.n_dev:
+            sys.exit(f"espeak_corpus: {a.train} has {len(train)} sentences, not more than --n-dev {a.n_dev}")
+        train, dev = train[:len(train) - a.n_dev], train[len(train) - a.n_dev:]
+    train = train[:a.n_train] if a.n_train else train
+    tasks = [("train", i, t, str(a.out)) for i, t in enumerate(train)]
+    tasks += [("dev", i, t, str(a.out)) for i, t in enumerate(dev)]
     with mp.Pool(a.jobs) as pool:
         rows = pool.map(_job, tasks, chunksize=16)
     for split in ("train", "dev"):
