@@ -141,8 +141,9 @@ def _bwd_dq_kernel(q, k, v, do, g, s0, hs, hr, tbuf, dq, dgq, scale, N, NS, SEG_
         dq_i = scale [sum_{j<=i} l^(i-j) (do_i.v_j) k_j + l^(i+1) do_i S_{c-1}^T]
     plus each segment's local adjoint hr = sum_p lambda^(p - seg_start) q_p^T do_p (scale applied by the
     reader). For the log-decay gradient (NEED_DG) it also carries T, the state weighted by distance,
-        T_c = sum_{seg_start <= j, j in c or before} (end_c - j) l^(end_c - j) k_j^T v_j (+ the same for
-        the segment's entry state, whose positions count from seg_start - 1),
+        T_c = sum_{seg_start <= j <= e_c} (e_c - j) l^(e_c - j) k_j^T v_j  (e_c: chunk c's last position)
+        plus (e_c - seg_start + 1) l^(e_c - seg_start + 1) S_entry (the entry state as one position
+        before the segment),
     and forms the log-decay gradient of every pair (query in chunk c, key before c):
         (i+1) l^(i+1) scale q_i S_{c-1} do_i^T + l^(i+1) scale q_i T_{c-1} do_i^T   (i in-chunk offsets);
     T at the segment's end goes to tbuf, where pass 2 adds the pairs that reach across segments."""
