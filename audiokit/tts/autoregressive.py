@@ -51,11 +51,9 @@ class DecoderPrenet(nn.Module):
         for lin in self.layers:
             x = F.relu(lin(x))
             if on:
-                # An explicit fp32 Bernoulli mask, not F.dropout: this dropout is the information
-                # bottleneck that makes the decoder read the text, and a Lina model trained under
-                # bf16 autocast on CUDA learned to see through the fused kernel's bf16 masks
-                # (teacher-forced loss 0.26 with them, 0.86-0.92 with fp32 or explicit masks on the
-                # same batch, no leak across time): it never aligned to the text.
+                # Explicit fp32 mask, not F.dropout: models trained under bf16 autocast on CUDA
+                # learned to see through the fused kernel's masks, which removed this bottleneck
+                # and with it the decoder's need to read the text (BENCHMARKS.md).
                 keep = torch.rand(x.shape, device=x.device) >= self.dropout
                 x = x * keep.to(x.dtype) * (1.0 / (1.0 - self.dropout))
         return self.proj(x)
