@@ -31,4 +31,3 @@ def empty_bdl(ref: torch.Tensor, Bt: int, D: int, L: int, dtype=None) -> torch.T
     if ref.stride(1) == 1 and L > 1:
         return torch.empty(Bt, L, D, device=ref.device, dtype=dtype).transpose(1, 2)
     return torch.empty(Bt, D, L, device=ref.device, dtype=dtype)
-

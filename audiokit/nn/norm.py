@@ -37,4 +37,3 @@ class LayerNorm(nn.LayerNorm):
                 b = self.bias.to(x.dtype) if self.bias is not None else None
                 return F.layer_norm(x, self.normalized_shape, w, b, self.eps)
         return super().forward(x)
-
