@@ -14,7 +14,9 @@ short of warps, time is cut into segments: a first pass runs each segment from h
 end state and its sum of delta (the segment's decay is exp(A sum delta)), a small sequential pass
 chains the segments' entering states, and the second pass runs every segment from its true state.
 u, delta, z, B and C are read in their own dtype and any strides (channels-last as a Mamba block
-has them), out is written once; all arithmetic is fp32.
+has them), out is written once; all arithmetic is fp32. On NVIDIA GPUs, for the shapes where it is faster
+(``_gluon_faster``), the forward passes run ``gluon_scan.fwd_kernel`` instead: the same maths and
+buffers with one channel per thread and its states inside the thread.
 
 Backward (g_t = dL/dh_t, the adjoint carried back in time; dy_t = dout_t silu(z_t)):
     g_t = dy_t C_t + a_{t+1} g_{t+1}                  (a reverse scan of (a_{t+1}, dy_t C_t))
@@ -35,6 +37,8 @@ channel block over the whole sequence would leave either few programs or Dm/BD a
 element of dB and dC.
 """
 from __future__ import annotations
+
+import os
 
 import torch
 import triton
@@ -364,11 +368,34 @@ def config(Bt: int, Dm: int, N: int, L: int) -> dict:
     256) 1.18 and 0.88 ms, against 1.58 and 3.07 ms for the associative-scan forward this replaced;
     at B = 2, D = 512, L = 131072 6.8 ms against 6.35 (there time has to be split, at a second pass).
     Backward: BLS = 256 with 4 warps (9.6 ms fwd+bwd at B = 2, D = 512, L = 32768; 128 with 8 warps:
-    18.7 ms)."""
+    18.7 ms). The Gluon forward (gluon_scan, where _gluon_faster) runs 32 channels per warp in programs
+    of nw_g warps and cuts time into segments below WG warps per SM (H100 sweep, run 6: 2 and 32; at
+    B = 2, D = 512, L = 131072 2.46 ms against 2.82 with 16 per SM)."""
     BN = block(N, 256)
     BLS = max(16, min(4096 // BN, 256, triton.next_power_of_2(L)))
     nw_q = 1
-    return dict(BN=BN, BLS=BLS, BDB=1, nw_b=4, BDQ=8 * nw_q, nw_q=nw_q, TQ=8, WQ=16)
+    return dict(BN=BN, BLS=BLS, BDB=1, nw_b=4, BDQ=8 * nw_q, nw_q=nw_q, TQ=8, WQ=16, nw_g=2, WG=32)
+
+
+def _gluon_ok(u: torch.Tensor, N: int) -> bool:
+    """The Gluon forward: NVIDIA GPUs, up to 16 states (all held in one thread), not under the CPU
+    interpreter (which runs Triton kernels only)."""
+    if not u.is_cuda or torch.version.hip is not None or N > 16 or os.environ.get("TRITON_INTERPRET") == "1":
+        return False
+    try:
+        from .gluon_scan import fwd_kernel
+    except ImportError:   # a Triton without Gluon
+        return False
+    return fwd_kernel is not None
+
+
+def _gluon_faster(u: torch.Tensor) -> bool:
+    """Where the Gluon forward beat the Triton one on an H100 (BENCHMARKS.md, kernels run 6): time
+    contiguous and long (2 x 512 x 131072: 2.4x; MambAttention's time pass channels-first: 1.4x), or
+    channels contiguous and short (its frequency pass channels-last, L 101: 1.09x). Channels-last
+    and long, its [channels, 4] tiles are strided loads (0.8x); time-contiguous and short, 0.9x."""
+    L = u.shape[2]
+    return (u.stride(2) == 1 and L > 256) or (u.stride(1) == 1 and L <= 256)
 
 
 def _strides3(x):
@@ -402,26 +429,33 @@ def scan_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, s0, store_fina
     s0_ = s0 if s0 is not None else A
     flags = dict(HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
                  SOFTPLUS=delta_softplus, HAS_S0=s0 is not None)
-    BD, nw, T = cfg["BDQ"], cfg["nw_q"], cfg["TQ"]
+    gluon = cfg.get("gluon", _gluon_faster(u)) and _gluon_ok(u, N)
+    if gluon:   # one channel per thread, 32 per warp
+        from .gluon_scan import fwd_kernel as kernel
+        nw = cfg.get("nw_g", 1)   # (the tests' fixed tiles leave them out)
+        BD, per_sm, tiles = 32 * nw, cfg.get("WG", 32), dict(BN=cfg["BN"], NW=nw, BLS=cfg["BLS"])
+    else:
+        kernel, BD, nw, per_sm = _fwd_kernel, cfg["BDQ"], cfg["nw_q"], cfg["WQ"]
+        tiles = dict(BD=BD, BN=cfg["BN"], T=cfg["TQ"], BLS=cfg["BLS"])
     if "SEGQ" in cfg:   # tests: a fixed segment length, so that segments meet at small L
         SEG = cfg["SEGQ"]
         NSEG = triton.cdiv(L, SEG)
     else:
-        NSEG, SEG = _seq_geometry(Bt, Dm, L, cfg["BLS"], _sm_count(dev), nw, BD, cfg["WQ"])
+        NSEG, SEG = _seq_geometry(Bt, Dm, L, cfg["BLS"], _sm_count(dev), nw, BD, per_sm)
     H = torch.empty(Bt, NSEG, Dm, N, device=dev, dtype=f32) if NSEG > 1 else S
     sdt = torch.empty(Bt, NSEG, Dm, device=dev, dtype=f32) if NSEG > 1 else S
     args = (u, delta, A, B, C, D if D is not None else A, zz, delta_bias if delta_bias is not None else A, s0_,
             out, sf, S, H, sdt,
             *_strides3(u), *_strides3(delta), *_strides3(zz), *_strides3(B), *_strides3(C), *_strides3(out),
-            Dm, N, L, NSEG, SEG, NS, BD, cfg["BN"], T, cfg["BLS"])
+            Dm, N, L, NSEG, SEG, NS)
     if NSEG > 1:
-        _fwd_kernel[(triton.cdiv(Dm, BD), NSEG - 1, Bt)](
-            *args, LOCAL=True, **flags, STORE_FINAL=False, STORE_S=False, num_warps=nw)
+        kernel[(triton.cdiv(Dm, BD), NSEG - 1, Bt)](
+            *args, **tiles, LOCAL=True, **flags, STORE_FINAL=False, STORE_S=False, num_warps=nw)
         BDc = max(1, min(16, 2048 // cfg["BN"]))
         _fwd_carry_kernel[(triton.cdiv(Dm, BDc), Bt)](A, s0_, H, sdt, Dm, N, NSEG, BDc, cfg["BN"], s0 is not None,
                                                       num_warps=4)
-    _fwd_kernel[(triton.cdiv(Dm, BD), NSEG, Bt)](
-        *args, LOCAL=False, **flags, STORE_FINAL=store_final, STORE_S=store_states, num_warps=nw)
+    kernel[(triton.cdiv(Dm, BD), NSEG, Bt)](
+        *args, **tiles, LOCAL=False, **flags, STORE_FINAL=store_final, STORE_S=store_states, num_warps=nw)
     return out, (sf if store_final else None), (S if store_states else None)
 
 

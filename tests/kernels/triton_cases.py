@@ -176,16 +176,21 @@ SS_CASES = [
 ]
 if not INTERPRET:
     SS_CASES += [pytest.param(3001, 64, 16, True, True, True, id="L3001-D64-state-gated"),
-                 pytest.param(4096, 200, 16, True, True, True, id="L4096-D200-state-gated")]
+                 pytest.param(4096, 200, 16, True, True, True, id="L4096-D200-state-gated"),
+                 pytest.param(300, 40, 24, True, True, True, id="L300-D40-N24-state-gated")]  # Triton forward
 
 
 # "auto": the launcher's own tiles (one chunk at these sizes under the interpreter); "chunks": the
 # forward in 32-step segments of 8 channels (4 steps unrolled) storing the state every 32 steps, the
 # backward in 32-step chunks of 2 channels, so states and adjoints cross segment and chunk boundaries
-# and channel blocks are ragged. Under the interpreter "auto" runs on three cases only (each program
-# is interpreted: seconds apiece).
+# and channel blocks are ragged; on a GPU "chunks" runs the Gluon forward and "chunks-triton-fwd" the
+# Triton one ("auto" picks per shape). Under the interpreter "auto" runs on three cases only (each
+# program is interpreted: seconds apiece).
 SS_CFG = [pytest.param(None, id="auto"),
-          pytest.param(dict(BLS=32, BDB=2, BDQ=8, nw_q=1, TQ=4, SEGQ=32, WQ=16), id="chunks")]
+          pytest.param(dict(BLS=32, BDB=2, BDQ=8, nw_q=1, TQ=4, SEGQ=32, WQ=16, gluon=True), id="chunks")]
+if not INTERPRET:   # on a GPU the forward is the Gluon kernel (N <= 16); the Triton one too, here
+    SS_CFG.append(pytest.param(dict(BLS=32, BDB=2, BDQ=8, nw_q=1, TQ=4, SEGQ=32, WQ=16, gluon=False),
+                               id="chunks-triton-fwd"))
 SS_RUNS = [pytest.param(*case.values, cfg.values[0], id=f"{cfg.id}-{case.id}")
            for cfg in SS_CFG for case in SS_CASES
            if not INTERPRET or cfg.id == "chunks" or case.id in ("L1", "L17-D20-state-gated", "L64-gated-plain")]
@@ -219,6 +224,9 @@ def test_selective_scan_triton(L, Dm, N, state, gated, skip, dtype, ss_cfg):
               initial_state=r(Bt, Dm, N).to(DEVICE) if state else None)
     xs = {n: (x.requires_grad_() if x is not None else None) for n, x in xs.items()}
     ref = {n: (x.detach().double().requires_grad_() if x is not None else None) for n, x in xs.items()}
+    if DEVICE == "cuda" and N <= 16:   # the Gluon forward must not fall back silently
+        from audiokit.kernels.selective_scan.triton_scan import _gluon_ok
+        assert _gluon_ok(xs["u"], N)
     y, h = triton_selective_scan(xs["u"], xs["delta"], xs["A"], xs["B"], xs["C"], xs["D"], xs["z"],
                                  xs["delta_bias"], skip, xs["initial_state"], True)
     y_ref, h_ref = naive_selective_scan(**ref, delta_softplus=skip, output_final_state=True)
@@ -226,6 +234,10 @@ def test_selective_scan_triton(L, Dm, N, state, gated, skip, dtype, ss_cfg):
     assert y.dtype == dtype
     assert_close("y", y, y_ref, tol)
     assert_close("final_state", h, h_ref, tol)
+    with torch.no_grad():   # inference keeps no chunk states: another launch of the forward
+        y_inf, _ = triton_selective_scan(xs["u"], xs["delta"], xs["A"], xs["B"], xs["C"], xs["D"], xs["z"],
+                                         xs["delta_bias"], skip, xs["initial_state"], False)
+    assert_close("y without grad", y_inf, y_ref, tol)
     dy = torch.randn(y_ref.shape, generator=gen, dtype=torch.float64).to(DEVICE)
     dh = torch.randn(h_ref.shape, generator=gen, dtype=torch.float64).to(DEVICE)
     live = [n for n, x in xs.items() if x is not None]
