@@ -1,21 +1,21 @@
-"""The selective scan's forward on NVIDIA GPUs, in Gluon (Triton's dialect with explicit layouts).
+"""The selective scan's forward and the backward's first pass on NVIDIA GPUs, in Gluon (Triton's
+dialect with explicit layouts).
 
 Same maths and outputs as ``triton_scan._fwd_kernel`` (Mamba-1, Gu & Dao 2023, Alg. 2, eq. 2a/4),
 with a layout plain Triton does not reach (it takes layouts from the loads): one channel per thread
 and all its N states in that thread, so y_t = C_t . h_t is a sum inside the thread (no shuffles), and
-steps in blocks of U = 4 whose per-step inputs arrive as vector loads, u, delta and z as a [channels,
-U] tile and B and C as a [states, U] tile in every thread, taken apart into steps by splits (register
-renaming). Softplus and the gate run once per channel and step. On an H100 this is 4.5x faster than
-the Triton forward at issue 4's shape (output pass) and 2x at MambAttention's time pass
-(BENCHMARKS.md, kernels run 6). Gluon kernels do not run under Triton's CPU interpreter: there the
-Triton forward serves, and the tests run this one on a GPU.
+steps in blocks of 4 whose per-step inputs arrive as vector loads, u, delta and z as a [channels,
+4] tile and B and C as a [states, 4] tile in every thread, taken apart into steps by splits (register
+renaming). Softplus and the gate run once per channel and step. On an H100 this forward is 2.8x
+faster than the Triton one at issue 4's shape and 1.4x at MambAttention's channels-first time pass
+(BENCHMARKS.md, kernels run 6); the backward's first pass in this layout makes the whole forward
+plus backward 1.1-1.4x faster. Gluon kernels do not run under Triton's CPU interpreter: there the
+Triton kernels serve, and the tests run these on a GPU.
 """
 from __future__ import annotations
 
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
-
-U = 4   # steps per block
 
 
 @gluon.jit
@@ -66,7 +66,7 @@ def _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b,
     LD: gl.constexpr = gl.SliceLayout(1, L2)
     LN: gl.constexpr = gl.SliceLayout(0, L2)
     if STORE_S:
-        # SEG is a multiple of BLS, BLS of U: the state entering every BLS-step chunk
+        # SEG is a multiple of BLS, BLS of the block: the state entering every BLS-step chunk
         gl.store(S + ((i_b * Dm + rd[:, None]) * NS + c // BLS) * N + rn[None, :], h, mask=mdn & (c % BLS == 0))
     if TAIL:
         m2 = mdu[:, None] & ((c + ru) < t_hi)[None, :]
@@ -99,7 +99,7 @@ def _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b,
         y2 = _y(h, c2, LN)
         h = _step(h, a2, d3, e3, b3, LD, LN)
         y3 = _y(h, c3, LN)
-        # [BD, 2, 2] with (j, k) holding step 2 j + k, then [BD, U] in the tile's layout
+        # [BD, 2, 2] with (j, k) holding step 2 j + k, then [BD, UB] in the tile's layout
         y = gl.convert_layout(gl.join(gl.join(y0, y2), gl.join(y1, y3)).reshape([BD, UB]), LDU)
         y = y + dskip * ut
         if HAS_Z:
@@ -124,8 +124,8 @@ def fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S, H, sdt,
     L2: gl.constexpr = gl.BlockedLayout([1, BN], [32, 1], [NW, 1], [1, 0])       # [BD, BN]: h, A
     LD: gl.constexpr = gl.SliceLayout(1, L2)
     LN: gl.constexpr = gl.SliceLayout(0, L2)
-    LDU: gl.constexpr = gl.BlockedLayout([1, UB], [32, 1], [NW, 1], [1, 0])      # [BD, U]: u, delta, z, y
-    LBU: gl.constexpr = gl.BlockedLayout([BN, UB], [1, 32], [1, NW], [1, 0])     # [BN, U]: B, C in every thread
+    LDU: gl.constexpr = gl.BlockedLayout([1, UB], [32, 1], [NW, 1], [1, 0])      # [BD, UB]: u, delta, z, y
+    LBU: gl.constexpr = gl.BlockedLayout([BN, UB], [1, 32], [1, NW], [1, 0])     # [BN, UB]: B, C in every thread
     i_d = gl.program_id(0)
     i_s = gl.program_id(1)
     i_b = gl.program_id(2).to(gl.int64)
@@ -183,3 +183,78 @@ def fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S, H, sdt,
     elif STORE_FINAL:
         if i_s == NSEG - 1:
             gl.store(sf + state_off, h, mask=mdn)
+
+
+@gluon.jit
+def bwd_local_kernel(delta, A, C, z, bias, dout, Gl, P,
+                     sd_b, sd_d, sd_l, sz_b, sz_d, sz_l, sc_b, sc_n, sc_l, so_b, so_d, so_l,
+                     Dm, N, L, NC,
+                     BN: gl.constexpr, NW: gl.constexpr, BL: gl.constexpr,
+                     HAS_Z: gl.constexpr, HAS_BIAS: gl.constexpr, SOFTPLUS: gl.constexpr):
+    """The backward's first pass (``triton_scan._bwd_local_kernel``) in the forward's layout: for
+    chunk c of BL steps, the adjoint g_t = dy_t C_t + a_{t+1} g_{t+1} run back from zero to the
+    chunk's first step (Gl) and the product of the chunk's a_{t+1} (P), both [Bt, D, NC, N]."""
+    BD: gl.constexpr = 32 * NW
+    UB: gl.constexpr = 4
+    L2: gl.constexpr = gl.BlockedLayout([1, BN], [32, 1], [NW, 1], [1, 0])
+    LD: gl.constexpr = gl.SliceLayout(1, L2)
+    LN: gl.constexpr = gl.SliceLayout(0, L2)
+    LDU: gl.constexpr = gl.BlockedLayout([1, UB], [32, 1], [NW, 1], [1, 0])
+    LBU: gl.constexpr = gl.BlockedLayout([BN, UB], [1, 32], [1, NW], [1, 0])
+    i_d = gl.program_id(0)
+    c = gl.program_id(1)
+    i_b = gl.program_id(2).to(gl.int64)
+    rd = i_d * BD + gl.arange(0, BD, layout=LD)
+    rn = gl.arange(0, BN, layout=LN)
+    mdn = (rd < Dm)[:, None] & (rn < N)[None, :]
+    a2 = gl.load(A + rd[:, None] * N + rn[None, :], mask=mdn, other=0.0) * 1.4426950408889634
+    rdu = i_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LDU))
+    ru = gl.arange(0, UB, layout=gl.SliceLayout(0, LDU))
+    mdu = rdu < Dm
+    rnb = gl.arange(0, BN, layout=gl.SliceLayout(1, LBU))
+    rub = gl.arange(0, UB, layout=gl.SliceLayout(0, LBU))
+    mnb = rnb < N
+    if HAS_BIAS:
+        dbias = gl.load(bias + rdu, mask=mdu, other=0.0)[:, None]
+    else:
+        dbias = gl.zeros([BD, 1], gl.float32, layout=LDU)
+    pd = delta + i_b * sd_b + rdu[:, None] * sd_d + ru[None, :] * sd_l
+    pz = z + i_b * sz_b + rdu[:, None] * sz_d + ru[None, :] * sz_l
+    po = dout + i_b * so_b + rdu[:, None] * so_d + ru[None, :] * so_l
+    pc = C + i_b * sc_b + rnb[:, None] * sc_n + rub[None, :] * sc_l
+    g = gl.zeros([BD, BN], gl.float32, layout=L2)
+    p = gl.full([BD, BN], 1.0, gl.float32, layout=L2)
+    t_lo = c * BL
+    t_hi = gl.minimum(t_lo + BL, L)
+    nblk = (t_hi - t_lo + UB - 1) // UB
+    for j in range(0, nblk):
+        c0 = t_lo + (nblk - 1 - j) * UB
+        # delta_{t+1}: the step after the chunk's last is the next chunk's first; none after L (a = 1)
+        mn1 = mdu[:, None] & ((c0 + 1 + ru) < L)[None, :]
+        x = gl.load(pd + (c0 + 1) * sd_l, mask=mn1, other=0.0).to(gl.float32) + dbias
+        if SOFTPLUS:
+            x = _softplus(x)
+        dnx = gl.where(mn1, x, 0.0)
+        m2 = mdu[:, None] & ((c0 + ru) < t_hi)[None, :]
+        dy = gl.load(po + c0 * so_l, mask=m2, other=0.0).to(gl.float32)
+        if HAS_Z:
+            zt = gl.load(pz + c0 * sz_l, mask=m2, other=0.0).to(gl.float32)
+            dy = dy * zt / (1.0 + gl.exp(-zt))
+        mb = mnb[:, None] & ((c0 + rub) < t_hi)[None, :]
+        d0, d1, d2, d3 = _columns(dnx)
+        y0, y1, y2, y3 = _columns(dy)
+        c0_, c1_, c2_, c3_ = _columns(gl.load(pc + c0 * sc_l, mask=mb, other=0.0).to(gl.float32))
+        g, p = _adjoint_step(g, p, a2, d3, y3, c3_, LD, LN)
+        g, p = _adjoint_step(g, p, a2, d2, y2, c2_, LD, LN)
+        g, p = _adjoint_step(g, p, a2, d1, y1, c1_, LD, LN)
+        g, p = _adjoint_step(g, p, a2, d0, y0, c0_, LD, LN)
+    off = ((i_b * Dm + rd[:, None]) * NC + c) * N + rn[None, :]
+    gl.store(Gl + off, g, mask=mdn)
+    gl.store(P + off, p, mask=mdn)
+
+
+@gluon.jit
+def _adjoint_step(g, p, a2, dnx, dy, ct, LD: gl.constexpr, LN: gl.constexpr):
+    # g_t = dy_t C_t + a_{t+1} g_{t+1}, and the running product of the a_{t+1}
+    an = gl.exp2(gl.convert_layout(dnx, LD)[:, None] * a2)
+    return an * g + gl.convert_layout(dy, LD)[:, None] * gl.convert_layout(ct, LN)[None, :], p * an

@@ -16,7 +16,8 @@ chains the segments' entering states, and the second pass runs every segment fro
 u, delta, z, B and C are read in their own dtype and any strides (channels-last as a Mamba block
 has them), out is written once; all arithmetic is fp32. On NVIDIA GPUs, for the shapes where it is faster
 (``_gluon_faster``), the forward passes run ``gluon_scan.fwd_kernel`` instead: the same maths and
-buffers with one channel per thread and its states inside the thread.
+buffers with one channel per thread and its states inside the thread; so does the backward's
+first pass (``gluon_scan.bwd_local_kernel``).
 
 Backward (g_t = dL/dh_t, the adjoint carried back in time; dy_t = dout_t silu(z_t)):
     g_t = dy_t C_t + a_{t+1} g_{t+1}                  (a reverse scan of (a_{t+1}, dy_t C_t))
@@ -470,10 +471,20 @@ def scan_bwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, S, dout, dsf, 
     flags = dict(HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus)
     bias = delta_bias if delta_bias is not None else A
     # passes 1-2: the adjoint entering every chunk from the later ones, K [Bt, D, NC, N]
-    K, P = torch.empty(Bt, Dm, NC, N, device=dev, dtype=f32), torch.empty(Bt, Dm, NC, N, device=dev, dtype=f32)
-    _bwd_local_kernel[(triton.cdiv(Dm, BD), NC, Bt)](
-        delta, A, C, zz, bias, dout, K, P, *_strides3(delta), *_strides3(zz), *_strides3(C), *_strides3(dout),
-        Dm, N, L, NC, BD, BN, BL, **flags, num_warps=nw)
+    # with one chunk nothing enters from later chunks, and the chunk's own Gl and P feed only ds0
+    local = NC > 1 or need_ds0
+    new = torch.empty if local else torch.zeros   # (zeros: the carry pass still reads them)
+    K, P = new(Bt, Dm, NC, N, device=dev, dtype=f32), new(Bt, Dm, NC, N, device=dev, dtype=f32)
+    local_args = (delta, A, C, zz, bias, dout, K, P, *_strides3(delta), *_strides3(zz), *_strides3(C),
+                  *_strides3(dout), Dm, N, L, NC)
+    if local:
+        if cfg.get("gluon_bwd", True) and _gluon_ok(u, N):   # faster at every shape measured (run 6)
+            from .gluon_scan import bwd_local_kernel
+            nwg = cfg.get("nw_g", 1)
+            bwd_local_kernel[(triton.cdiv(Dm, 32 * nwg), NC, Bt)](*local_args, BN=BN, NW=nwg, BL=BL, **flags,
+                                                                   num_warps=nwg)
+        else:
+            _bwd_local_kernel[(triton.cdiv(Dm, BD), NC, Bt)](*local_args, BD, BN, BL, **flags, num_warps=nw)
     ds0 = torch.empty(Bt, Dm, N, device=dev, dtype=f32) if need_ds0 else None
     BDc = max(1, min(16, 2048 // BN))
     _bwd_carry_kernel[(triton.cdiv(Dm, BDc), Bt)](

@@ -183,14 +183,15 @@ if not INTERPRET:
 # "auto": the launcher's own tiles (one chunk at these sizes under the interpreter); "chunks": the
 # forward in 32-step segments of 8 channels (4 steps unrolled) storing the state every 32 steps, the
 # backward in 32-step chunks of 2 channels, so states and adjoints cross segment and chunk boundaries
-# and channel blocks are ragged; on a GPU "chunks" runs the Gluon forward and "chunks-triton-fwd" the
-# Triton one ("auto" picks per shape). Under the interpreter "auto" runs on three cases only (each
-# program is interpreted: seconds apiece).
+# and channel blocks are ragged; on a GPU "chunks" runs the Gluon kernels (forward and the backward's
+# first pass) and "chunks-triton" the Triton ones ("auto" picks per shape). Under the interpreter
+# "auto" runs on three cases only (each program is interpreted: seconds apiece).
 SS_CFG = [pytest.param(None, id="auto"),
-          pytest.param(dict(BLS=32, BDB=2, BDQ=8, nw_q=1, TQ=4, SEGQ=32, WQ=16, gluon=True), id="chunks")]
+          pytest.param(dict(BLS=32, BDB=2, BDQ=8, nw_q=1, TQ=4, SEGQ=32, WQ=16, gluon=True, gluon_bwd=True),
+                       id="chunks")]
 if not INTERPRET:   # on a GPU the forward is the Gluon kernel (N <= 16); the Triton one too, here
-    SS_CFG.append(pytest.param(dict(BLS=32, BDB=2, BDQ=8, nw_q=1, TQ=4, SEGQ=32, WQ=16, gluon=False),
-                               id="chunks-triton-fwd"))
+    SS_CFG.append(pytest.param(dict(BLS=32, BDB=2, BDQ=8, nw_q=1, TQ=4, SEGQ=32, WQ=16, gluon=False,
+                                    gluon_bwd=False), id="chunks-triton"))
 SS_RUNS = [pytest.param(*case.values, cfg.values[0], id=f"{cfg.id}-{case.id}")
            for cfg in SS_CFG for case in SS_CASES
            if not INTERPRET or cfg.id == "chunks" or case.id in ("L1", "L17-D20-state-gated", "L64-gated-plain")]
