@@ -56,6 +56,37 @@ def _softplus(x):
     return gl.maximum(x, 0.0) + gl.log(1.0 + gl.exp(-gl.abs(x)))
 
 
+@gluon.constexpr_function
+def _layouts(BN, NW):
+    """[channels, states] (h, A: a channel per thread, its states in it), [channels, 4 steps] (u,
+    delta, z, y) and [states, 4 steps] (B, C: the whole tile in every thread)."""
+    return (gl.BlockedLayout([1, BN], [32, 1], [NW, 1], [1, 0]), gl.BlockedLayout([1, 4], [32, 1], [NW, 1], [1, 0]),
+            gl.BlockedLayout([BN, 4], [1, 32], [1, NW], [1, 0]))
+
+
+@gluon.jit
+def _program_tiles(A, bias, i_d, Dm, N, BN: gl.constexpr, NW: gl.constexpr, HAS_BIAS: gl.constexpr):
+    """Indices and masks of a program's channels and states in the three layouts, A (scaled for exp2)
+    and delta_bias. Masked channels/states get A = 0 (a = 1) and delta = 0 (b = 0): they carry zeros."""
+    BD: gl.constexpr = 32 * NW
+    L2: gl.constexpr = _layouts(BN, NW)[0]
+    LDU: gl.constexpr = _layouts(BN, NW)[1]
+    LBU: gl.constexpr = _layouts(BN, NW)[2]
+    rd = i_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, L2))
+    rn = gl.arange(0, BN, layout=gl.SliceLayout(0, L2))
+    mdn = (rd < Dm)[:, None] & (rn < N)[None, :]
+    a2 = gl.load(A + rd[:, None] * N + rn[None, :], mask=mdn, other=0.0) * 1.4426950408889634
+    rdu = i_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LDU))
+    ru = gl.arange(0, 4, layout=gl.SliceLayout(0, LDU))
+    rnb = gl.arange(0, BN, layout=gl.SliceLayout(1, LBU))
+    rub = gl.arange(0, 4, layout=gl.SliceLayout(0, LBU))
+    if HAS_BIAS:
+        dbias = gl.load(bias + rdu, mask=rdu < Dm, other=0.0)[:, None]
+    else:
+        dbias = gl.zeros([BD, 1], gl.float32, layout=LDU)
+    return rd, rn, mdn, a2, rdu, ru, rdu < Dm, rnb, rub, rnb < N, dbias
+
+
 @gluon.jit
 def _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b, Dm, N, NS, rd, rn, mdn, mdu, ru,
            mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l,
@@ -121,33 +152,16 @@ def fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S, H, sdt,
     segment i_s. Arguments, LOCAL and the buffers H, sdt, S, sf as in ``triton_scan._fwd_kernel``."""
     BD: gl.constexpr = 32 * NW
     UB: gl.constexpr = 4
-    L2: gl.constexpr = gl.BlockedLayout([1, BN], [32, 1], [NW, 1], [1, 0])       # [BD, BN]: h, A
-    LD: gl.constexpr = gl.SliceLayout(1, L2)
-    LN: gl.constexpr = gl.SliceLayout(0, L2)
-    LDU: gl.constexpr = gl.BlockedLayout([1, UB], [32, 1], [NW, 1], [1, 0])      # [BD, UB]: u, delta, z, y
-    LBU: gl.constexpr = gl.BlockedLayout([BN, UB], [1, 32], [1, NW], [1, 0])     # [BN, UB]: B, C in every thread
+    L2: gl.constexpr = _layouts(BN, NW)[0]
+    LDU: gl.constexpr = _layouts(BN, NW)[1]
     i_d = gl.program_id(0)
     i_s = gl.program_id(1)
     i_b = gl.program_id(2).to(gl.int64)
-    rd = i_d * BD + gl.arange(0, BD, layout=LD)
-    rn = gl.arange(0, BN, layout=LN)
-    mdn = (rd < Dm)[:, None] & (rn < N)[None, :]
-    # masked channels/states get A = 0 (a = 1) and delta = 0 (b = 0): they carry zeros harmlessly
-    a2 = gl.load(A + rd[:, None] * N + rn[None, :], mask=mdn, other=0.0) * 1.4426950408889634
-    rdu = i_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LDU))
-    ru = gl.arange(0, UB, layout=gl.SliceLayout(0, LDU))
-    mdu = rdu < Dm
-    rnb = gl.arange(0, BN, layout=gl.SliceLayout(1, LBU))
-    rub = gl.arange(0, UB, layout=gl.SliceLayout(0, LBU))
-    mnb = rnb < N
+    rd, rn, mdn, a2, rdu, ru, mdu, rnb, rub, mnb, dbias = _program_tiles(A, bias, i_d, Dm, N, BN, NW, HAS_BIAS)
     if HAS_D:
         dskip = gl.load(Dv + rdu, mask=mdu, other=0.0)[:, None]
     else:
         dskip = gl.zeros([BD, 1], gl.float32, layout=LDU)
-    if HAS_BIAS:
-        dbias = gl.load(bias + rdu, mask=mdu, other=0.0)[:, None]
-    else:
-        dbias = gl.zeros([BD, 1], gl.float32, layout=LDU)
     state_off = (i_b * Dm + rd[:, None]) * N + rn[None, :]
     h = gl.zeros([BD, BN], gl.float32, layout=L2)
     if not LOCAL:
@@ -196,28 +210,13 @@ def bwd_local_kernel(delta, A, C, z, bias, dout, Gl, P,
     chunk's first step (Gl) and the product of the chunk's a_{t+1} (P), both [Bt, D, NC, N]."""
     BD: gl.constexpr = 32 * NW
     UB: gl.constexpr = 4
-    L2: gl.constexpr = gl.BlockedLayout([1, BN], [32, 1], [NW, 1], [1, 0])
+    L2: gl.constexpr = _layouts(BN, NW)[0]
     LD: gl.constexpr = gl.SliceLayout(1, L2)
     LN: gl.constexpr = gl.SliceLayout(0, L2)
-    LDU: gl.constexpr = gl.BlockedLayout([1, UB], [32, 1], [NW, 1], [1, 0])
-    LBU: gl.constexpr = gl.BlockedLayout([BN, UB], [1, 32], [1, NW], [1, 0])
     i_d = gl.program_id(0)
     c = gl.program_id(1)
     i_b = gl.program_id(2).to(gl.int64)
-    rd = i_d * BD + gl.arange(0, BD, layout=LD)
-    rn = gl.arange(0, BN, layout=LN)
-    mdn = (rd < Dm)[:, None] & (rn < N)[None, :]
-    a2 = gl.load(A + rd[:, None] * N + rn[None, :], mask=mdn, other=0.0) * 1.4426950408889634
-    rdu = i_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LDU))
-    ru = gl.arange(0, UB, layout=gl.SliceLayout(0, LDU))
-    mdu = rdu < Dm
-    rnb = gl.arange(0, BN, layout=gl.SliceLayout(1, LBU))
-    rub = gl.arange(0, UB, layout=gl.SliceLayout(0, LBU))
-    mnb = rnb < N
-    if HAS_BIAS:
-        dbias = gl.load(bias + rdu, mask=mdu, other=0.0)[:, None]
-    else:
-        dbias = gl.zeros([BD, 1], gl.float32, layout=LDU)
+    rd, rn, mdn, a2, rdu, ru, mdu, rnb, rub, mnb, dbias = _program_tiles(A, bias, i_d, Dm, N, BN, NW, HAS_BIAS)
     pd = delta + i_b * sd_b + rdu[:, None] * sd_d + ru[None, :] * sd_l
     pz = z + i_b * sz_b + rdu[:, None] * sz_d + ru[None, :] * sz_l
     po = dout + i_b * so_b + rdu[:, None] * so_d + ru[None, :] * so_l
