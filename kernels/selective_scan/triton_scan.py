@@ -379,8 +379,8 @@ def config(Bt: int, Dm: int, N: int, L: int) -> dict:
 
 
 def _gluon_ok(u: torch.Tensor, N: int) -> bool:
-    """The Gluon forward: NVIDIA GPUs, up to 16 states (all held in one thread), not under the CPU
-    interpreter (which runs Triton kernels only)."""
+    """The Gluon kernels (forward, backward's first pass): NVIDIA GPUs, up to 16 states (all held in one
+    thread), not under the CPU interpreter (which runs Triton kernels only)."""
     if not u.is_cuda or torch.version.hip is not None or N > 16 or os.environ.get("TRITON_INTERPRET") == "1":
         return False
     try:
@@ -392,7 +392,7 @@ def _gluon_ok(u: torch.Tensor, N: int) -> bool:
 
 def _gluon_faster(u: torch.Tensor) -> bool:
     """Where the Gluon forward beat the Triton one on an H100 (BENCHMARKS.md, kernels run 6): time
-    contiguous and long (2 x 512 x 131072: 2.4x; MambAttention's time pass channels-first: 1.4x), or
+    contiguous and long (2 x 512 x 131072: 2.8x; MambAttention's time pass channels-first: 1.4x), or
     channels contiguous and short (its frequency pass channels-last, L 101: 1.09x). Channels-last
     and long, its [channels, 4] tiles are strided loads (0.8x); time-contiguous and short, 0.9x."""
     L = u.shape[2]
