@@ -1,21 +1,31 @@
-"""The selective scan's forward and the backward's first pass on NVIDIA GPUs, in Gluon (Triton's
-dialect with explicit layouts).
+"""The selective scan on NVIDIA GPUs in Gluon (Triton's dialect with explicit layouts): the forward
+and the backward's first and third passes.
 
-Same maths and outputs as ``triton_scan._fwd_kernel`` (Mamba-1, Gu & Dao 2023, Alg. 2, eq. 2a/4),
+Same maths and outputs as ``triton_scan``'s kernels (Mamba-1, Gu & Dao 2023, Alg. 2, eq. 2a/4),
 with a layout plain Triton does not reach (it takes layouts from the loads): one channel per thread
-and all its N states in that thread, so y_t = C_t . h_t is a sum inside the thread (no shuffles), and
-steps in blocks of 4 whose per-step inputs arrive as vector loads, u, delta and z as a [channels,
-4] tile and B and C as a [states, 4] tile in every thread, taken apart into steps by splits (register
-renaming). Softplus and the gate run once per channel and step. On an H100 this forward is 2.8x
-faster than the Triton one at issue 4's shape and 1.4x at MambAttention's channels-first time pass
-(BENCHMARKS.md, kernels run 6); the backward's first pass in this layout makes the whole forward
-plus backward 1.1-1.4x faster. Gluon kernels do not run under Triton's CPU interpreter: there the
-Triton kernels serve, and the tests run these on a GPU.
+and all its N states in that thread, so sums over states (y_t = C_t . h_t, and the backward's) are
+sums inside the thread, no recurrence crosses threads, and steps come in blocks of 4 whose
+per-step inputs arrive as vector loads, u, delta and z as a [channels, 4] tile and B and C as a
+[states, 4] tile in every thread, taken apart into steps by splits (register renaming). Softplus and
+the gate run once per channel and step.
+
+The backward's third pass (``bwd_kernel``) needs h_t at every step in reverse order: it recomputes
+16-step pieces forward from states the forward kept every 16 steps, onto a per-thread tape in
+shared memory, then runs the adjoint back over the piece. dB_t and dC_t are sums over channels,
+i.e. over the lanes of a warp: a reduce-scatter of shuffles (``_warp_sums``) gives each lane one of
+the 32 sums, added to global memory by vector atomics.
+
+On an H100 (BENCHMARKS.md, kernels runs 6-7) the forward is 2.8x faster than the Triton one at issue
+4's shape and 1.4x at MambAttention's channels-first time pass; with the backward's passes in this
+layout, forward plus backward is 2.7-4.1x faster than with the Triton third pass. Gluon kernels do
+not run under Triton's CPU interpreter: there the Triton kernels serve, and the tests run these on a
+GPU.
 """
 from __future__ import annotations
 
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
+from triton.experimental.gluon.language.nvidia.ampere import async_copy
 
 
 @gluon.jit
@@ -52,6 +62,14 @@ def _y(h, ct, LN: gl.constexpr):
 
 
 @gluon.jit
+def _join4(x0, x1, x2, x3, LDU: gl.constexpr):
+    """Four per-step [BD] values as a [BD, 4] tile in the per-channel layout ([BD, 2, 2] with (j, k)
+    holding step 2 j + k first)."""
+    BD: gl.constexpr = x0.shape[0]
+    return gl.convert_layout(gl.join(gl.join(x0, x2), gl.join(x1, x3)).reshape([BD, 4]), LDU)
+
+
+@gluon.jit
 def _softplus(x):
     return gl.maximum(x, 0.0) + gl.log(1.0 + gl.exp(-gl.abs(x)))
 
@@ -65,9 +83,10 @@ def _layouts(BN, NW):
 
 
 @gluon.jit
-def _program_tiles(A, bias, i_d, Dm, N, BN: gl.constexpr, NW: gl.constexpr, HAS_BIAS: gl.constexpr):
-    """Indices and masks of a program's channels and states in the three layouts, A (scaled for exp2)
-    and delta_bias. Masked channels/states get A = 0 (a = 1) and delta = 0 (b = 0): they carry zeros."""
+def _program_tiles(A, bias, Dv, i_d, Dm, N, BN: gl.constexpr, NW: gl.constexpr, HAS_BIAS: gl.constexpr,
+                   HAS_D: gl.constexpr):
+    """Indices and masks of a program's channels and states in the three layouts, A (scaled for exp2),
+    delta_bias and D. Masked channels/states get A = 0 (a = 1) and delta = 0 (b = 0): they carry zeros."""
     BD: gl.constexpr = 32 * NW
     L2: gl.constexpr = _layouts(BN, NW)[0]
     LDU: gl.constexpr = _layouts(BN, NW)[1]
@@ -84,21 +103,29 @@ def _program_tiles(A, bias, i_d, Dm, N, BN: gl.constexpr, NW: gl.constexpr, HAS_
         dbias = gl.load(bias + rdu, mask=rdu < Dm, other=0.0)[:, None]
     else:
         dbias = gl.zeros([BD, 1], gl.float32, layout=LDU)
-    return rd, rn, mdn, a2, rdu, ru, rdu < Dm, rnb, rub, rnb < N, dbias
+    if HAS_D:
+        dskip = gl.load(Dv + rdu, mask=rdu < Dm, other=0.0)[:, None]
+    else:
+        dskip = gl.zeros([BD, 1], gl.float32, layout=LDU)
+    return rd, rn, mdn, a2, rdu, ru, rdu < Dm, rnb, rub, rnb < N, dbias, dskip
 
 
 @gluon.jit
 def _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b, Dm, N, NS, rd, rn, mdn, mdu, ru,
            mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l,
-           BD: gl.constexpr, UB: gl.constexpr, BLS: gl.constexpr, L2: gl.constexpr, LDU: gl.constexpr,
+           UB: gl.constexpr, BLS: gl.constexpr, L2: gl.constexpr, LDU: gl.constexpr,
            TAIL: gl.constexpr, LOCAL: gl.constexpr, HAS_Z: gl.constexpr, SOFTPLUS: gl.constexpr,
-           STORE_S: gl.constexpr):
+           STORE_S: gl.constexpr, S_TM: gl.constexpr):
     """Steps c .. c + UB - 1 (those before t_hi when TAIL): returns the new state and sum of delta."""
     LD: gl.constexpr = gl.SliceLayout(1, L2)
     LN: gl.constexpr = gl.SliceLayout(0, L2)
     if STORE_S:
         # SEG is a multiple of BLS, BLS of the block: the state entering every BLS-step chunk
-        gl.store(S + ((i_b * Dm + rd[:, None]) * NS + c // BLS) * N + rn[None, :], h, mask=mdn & (c % BLS == 0))
+        if S_TM:   # [Bt, NS, D, N]: a warp's 32 states are one contiguous 2 KiB store
+            s_off = ((i_b * NS + c // BLS) * Dm + rd[:, None]) * N + rn[None, :]
+        else:
+            s_off = ((i_b * Dm + rd[:, None]) * NS + c // BLS) * N + rn[None, :]
+        gl.store(S + s_off, h, mask=mdn & (c % BLS == 0))
     if TAIL:
         m2 = mdu[:, None] & ((c + ru) < t_hi)[None, :]
         mb = mnb[:, None] & ((c + rub) < t_hi)[None, :]
@@ -130,9 +157,7 @@ def _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b,
         y2 = _y(h, c2, LN)
         h = _step(h, a2, d3, e3, b3, LD, LN)
         y3 = _y(h, c3, LN)
-        # [BD, 2, 2] with (j, k) holding step 2 j + k, then [BD, UB] in the tile's layout
-        y = gl.convert_layout(gl.join(gl.join(y0, y2), gl.join(y1, y3)).reshape([BD, UB]), LDU)
-        y = y + dskip * ut
+        y = _join4(y0, y1, y2, y3, LDU) + dskip * ut
         if HAS_Z:
             zt = gl.load(pz + c * sz_l, mask=m2, other=0.0).to(gl.float32)
             y = y * zt / (1.0 + gl.exp(-zt))
@@ -147,7 +172,8 @@ def fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S, H, sdt,
                Dm, N, L, NSEG, SEG, NS,
                BN: gl.constexpr, NW: gl.constexpr, BLS: gl.constexpr,
                LOCAL: gl.constexpr, HAS_D: gl.constexpr, HAS_Z: gl.constexpr, HAS_BIAS: gl.constexpr,
-               SOFTPLUS: gl.constexpr, HAS_S0: gl.constexpr, STORE_FINAL: gl.constexpr, STORE_S: gl.constexpr):
+               SOFTPLUS: gl.constexpr, HAS_S0: gl.constexpr, STORE_FINAL: gl.constexpr, STORE_S: gl.constexpr,
+               S_TM: gl.constexpr = False):
     """One program: batch row i_b, channels [i_d BD, (i_d + 1) BD) with BD = 32 NW, the SEG steps of
     segment i_s. Arguments, LOCAL and the buffers H, sdt, S, sf as in ``triton_scan._fwd_kernel``."""
     BD: gl.constexpr = 32 * NW
@@ -157,11 +183,8 @@ def fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S, H, sdt,
     i_d = gl.program_id(0)
     i_s = gl.program_id(1)
     i_b = gl.program_id(2).to(gl.int64)
-    rd, rn, mdn, a2, rdu, ru, mdu, rnb, rub, mnb, dbias = _program_tiles(A, bias, i_d, Dm, N, BN, NW, HAS_BIAS)
-    if HAS_D:
-        dskip = gl.load(Dv + rdu, mask=mdu, other=0.0)[:, None]
-    else:
-        dskip = gl.zeros([BD, 1], gl.float32, layout=LDU)
+    rd, rn, mdn, a2, rdu, ru, mdu, rnb, rub, mnb, dbias, dskip = _program_tiles(A, bias, Dv, i_d, Dm, N, BN, NW,
+                                                                                HAS_BIAS, HAS_D)
     state_off = (i_b * Dm + rd[:, None]) * N + rn[None, :]
     h = gl.zeros([BD, BN], gl.float32, layout=L2)
     if not LOCAL:
@@ -186,11 +209,11 @@ def fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S, H, sdt,
     for c in range(t_lo, t_full, UB):
         h, acc_dt = _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b, Dm, N, NS, rd, rn,
                            mdn, mdu, ru, mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l,
-                           BD, UB, BLS, L2, LDU, False, LOCAL, HAS_Z, SOFTPLUS, STORE_S)
+                           UB, BLS, L2, LDU, False, LOCAL, HAS_Z, SOFTPLUS, STORE_S, S_TM)
     if t_full < t_hi:
         h, acc_dt = _block(h, acc_dt, t_full, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b, Dm, N, NS, rd,
                            rn, mdn, mdu, ru, mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l,
-                           BD, UB, BLS, L2, LDU, True, LOCAL, HAS_Z, SOFTPLUS, STORE_S)
+                           UB, BLS, L2, LDU, True, LOCAL, HAS_Z, SOFTPLUS, STORE_S, S_TM)
     if LOCAL:
         gl.store(H + ((i_b * NSEG + i_s) * Dm + rd[:, None]) * N + rn[None, :], h, mask=mdn)
         gl.store(sdt + (i_b * NSEG + i_s) * Dm + rdu, acc_dt, mask=mdu)
@@ -216,7 +239,8 @@ def bwd_local_kernel(delta, A, C, z, bias, dout, Gl, P,
     i_d = gl.program_id(0)
     c = gl.program_id(1)
     i_b = gl.program_id(2).to(gl.int64)
-    rd, rn, mdn, a2, rdu, ru, mdu, rnb, rub, mnb, dbias = _program_tiles(A, bias, i_d, Dm, N, BN, NW, HAS_BIAS)
+    rd, rn, mdn, a2, rdu, ru, mdu, rnb, rub, mnb, dbias, _ = _program_tiles(A, bias, A, i_d, Dm, N, BN, NW,
+                                                                            HAS_BIAS, False)
     pd = delta + i_b * sd_b + rdu[:, None] * sd_d + ru[None, :] * sd_l
     pz = z + i_b * sz_b + rdu[:, None] * sz_d + ru[None, :] * sz_l
     po = dout + i_b * so_b + rdu[:, None] * so_d + ru[None, :] * so_l
@@ -257,3 +281,303 @@ def _adjoint_step(g, p, a2, dnx, dy, ct, LD: gl.constexpr, LN: gl.constexpr):
     # g_t = dy_t C_t + a_{t+1} g_{t+1}, and the running product of the a_{t+1}
     an = gl.exp2(gl.convert_layout(dnx, LD)[:, None] * a2)
     return an * g + gl.convert_layout(dy, LD)[:, None] * gl.convert_layout(ct, LN)[None, :], p * an
+
+
+# ----------------------------------------------------------------------------- the backward's third pass
+
+
+@gluon.jit
+def _bfly(x, OFF: gl.constexpr):
+    """x of lane l ^ OFF (shfl.sync.bfly): Gluon has no shuffle of its own."""
+    r = gl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, $2, 31, -1;", "=r,r,r",
+                                  [x.to(gl.int32, bitcast=True), gl.full_like(x, OFF, dtype=gl.int32)],
+                                  dtype=gl.int32, is_pure=True, pack=1)
+    return r.to(gl.float32, bitcast=True)
+
+
+@gluon.jit
+def _rs_level(x, OFF: gl.constexpr):
+    """One butterfly level of a reduce-scatter over a warp: with M > 1 values per lane, the lanes with
+    bit OFF set keep the odd-indexed half and receive it from their partner, the others the even half
+    (M / 2 shuffles, not M); with one value left, a plain butterfly sum."""
+    R: gl.constexpr = x.shape[0]
+    M: gl.constexpr = x.shape[1]
+    if M > 1:
+        e, o = gl.split(x.reshape([R, M // 2, 2]))
+        lane = gl.arange(0, R, layout=gl.SliceLayout(1, e.type.layout)) % 32
+        hi = ((lane & OFF) != 0)[:, None]
+        x = gl.where(hi, o, e) + _bfly(gl.where(hi, e, o), OFF)
+    else:
+        x = x + _bfly(x, OFF)
+    return x
+
+
+@gluon.jit
+def _warp_sums(x, LD: gl.constexpr):
+    """x [BD, 32] (a channel per lane, 32 values in each): lane l gets the sum over its warp's 32
+    channels of value v(l), v's bit k being bit 4 - k of l, in 31 shuffles where gl.sum takes 160."""
+    BD: gl.constexpr = x.shape[0]
+    x = _rs_level(x, 16)
+    x = _rs_level(x, 8)
+    x = _rs_level(x, 4)
+    x = _rs_level(x, 2)
+    x = _rs_level(x, 1)
+    return gl.convert_layout(x.reshape([BD]), LD)
+
+
+@gluon.jit
+def _stage_bc(bcs, st, Bf, Cf, row0, s_lo, L, T: gl.constexpr, NW: gl.constexpr, ON):
+    """Start copying B and C of steps s_lo .. s_lo + T - 1 (fp32, 16 states) into stage st of the
+    shared buffer (rows 2 st T .. of [4 T, 16]: B, then C; zeros past L or when not ON), as one
+    async-copy group."""
+    LC: gl.constexpr = gl.BlockedLayout([1, 4], [8, 4], [NW, 1], [1, 0])
+    rt = s_lo + gl.arange(0, T, layout=gl.SliceLayout(1, LC))
+    off = (row0 + rt)[:, None] * 16 + gl.arange(0, 16, layout=gl.SliceLayout(0, LC))[None, :]
+    m = ((rt < L) & ON)[:, None]
+    if st == 0:   # (slices start at constants)
+        async_copy.async_copy_global_to_shared(bcs.slice(0, T), Bf + off, mask=m)
+        async_copy.async_copy_global_to_shared(bcs.slice(T, T), Cf + off, mask=m)
+    else:
+        async_copy.async_copy_global_to_shared(bcs.slice(2 * T, T), Bf + off, mask=m)
+        async_copy.async_copy_global_to_shared(bcs.slice(3 * T, T), Cf + off, mask=m)
+    async_copy.commit_group()
+
+
+@gluon.jit
+def _raw_block(c, m2, pd, pu, po, pz, sd_l, su_l, so_l, sz_l, HAS_Z: gl.constexpr):
+    """delta_raw, u, dout and z of steps c .. c + 3 ([BD, 4] each, in their own dtype; 0 where not m2)."""
+    x = gl.load(pd + c * sd_l, mask=m2, other=0.0)
+    ut = gl.load(pu + c * su_l, mask=m2, other=0.0)
+    do = gl.load(po + c * so_l, mask=m2, other=0.0)
+    if HAS_Z:
+        zt = gl.load(pz + c * sz_l, mask=m2, other=0.0)
+    else:
+        zt = do
+    return x, ut, do, zt
+
+
+@gluon.jit
+def _tape_block(h, dD_acc, raw, m2, tape, rows, bcs, bsub, c, s_lo, a2, dbias,
+                L2: gl.constexpr, HAS_Z: gl.constexpr, SOFTPLUS: gl.constexpr):
+    """Pass 3's forward over steps c .. c + 3 from h, given their ``_raw_block``: each h_t goes to the
+    tape, and the per-channel factors the backward over these steps needs go to `rows` (delta, u,
+    dy = dout silu(z), d delta / d delta_raw, d out / d z over y), so that it reads no global
+    per-channel data. Steps outside m2 have delta = u = dout = 0 (and B = 0): they change nothing."""
+    LD: gl.constexpr = gl.SliceLayout(1, L2)
+    LN: gl.constexpr = gl.SliceLayout(0, L2)
+    x = raw[0].to(gl.float32) + dbias
+    if SOFTPLUS:
+        dt = gl.where(m2, _softplus(x), 0.0)
+        sx = 1.0 / (1.0 + gl.exp(-x))
+    else:
+        dt = gl.where(m2, x, 0.0)
+        sx = gl.full_like(x, 1.0)
+    ut = raw[1].to(gl.float32)
+    do = raw[2].to(gl.float32)
+    if HAS_Z:
+        zt = raw[3].to(gl.float32)
+        sz = 1.0 / (1.0 + gl.exp(-zt))
+        dy = do * zt * sz
+        wz = do * sz * (1.0 + zt * (1.0 - sz))
+    else:
+        dy = do
+        wz = do
+    dD_acc += gl.sum(dy * ut, axis=1)
+    q = (c - s_lo) // 4
+    for i in gl.static_range(5):
+        rows[i].index(q).store((dt, ut, dy, sx, wz)[i])
+    d0, d1, d2, d3 = _columns(dt)
+    e0, e1, e2, e3 = _columns(dt * ut)
+    for k in gl.static_range(4):
+        d = (d0, d1, d2, d3)[k]
+        e = (e0, e1, e2, e3)[k]
+        bt = bcs.index(bsub + c - s_lo + k).load(LN)
+        h = gl.exp2(gl.convert_layout(d, LD)[:, None] * a2) * h + gl.convert_layout(e, LD)[:, None] * bt[None, :]
+        tape[k].index(q).store(h)
+    return h, dD_acc
+
+
+@gluon.jit
+def _grad_step(g, dtn, dA_acc, h, a2, dt, dtu, dy, bt, ct, LD: gl.constexpr, HAS_Z: gl.constexpr):
+    """One step of pass 3, backward in time, entering with g_{t+1} and delta_{t+1}: returns g_t, delta_t,
+    the dA sum, and the step's sum_n g B, sum_n A g a h_{t-1} (in log2 units), C . h and the warp's sums
+    of dB_t and dC_t (``_warp_sums``)."""
+    dtc = gl.convert_layout(dt, LD)[:, None]
+    dtuc = gl.convert_layout(dtu, LD)[:, None]
+    dyc = gl.convert_layout(dy, LD)[:, None]
+    bt = bt[None, :]
+    ct = ct[None, :]
+    g = gl.exp2(dtn[:, None] * a2) * g + dyc * ct     # a_{t+1} recomputed: one exp, no 16 live registers
+    gh = g * (h - dtuc * bt)                        # g_t a_t h_{t-1}, as a_t h_{t-1} = h_t - b_t
+    dA_acc += gh * dtc
+    gB = gl.sum(g * bt, axis=1)
+    sA = gl.sum(gh * a2, axis=1)
+    if HAS_Z:
+        y = gl.sum(h * ct, axis=1)
+    else:
+        y = gB
+    BD: gl.constexpr = g.shape[0]
+    BN: gl.constexpr = g.shape[1]
+    r = _warp_sums(gl.join(dtuc * g, dyc * h).reshape([BD, 2 * BN]), LD)
+    return g, gl.convert_layout(dt, LD), dA_acc, gB, sA, y, r
+
+
+@gluon.jit
+def _grad_block(g, dtn, dA_acc, db_acc, tape, rows, bcs, bsub, csub, c, s_lo, t_hi, a2, dskip, pg, pbc, du, ddelta, dz,
+                dBC, v_ok, mdu, ru, L2: gl.constexpr, LDU: gl.constexpr, TAIL: gl.constexpr, HAS_Z: gl.constexpr):
+    """Pass 3 on steps c + 3 .. c, backward in time: writes du, ddelta, dz, adds the warp's dB and dC."""
+    LD: gl.constexpr = gl.SliceLayout(1, L2)
+    LN: gl.constexpr = gl.SliceLayout(0, L2)
+    if TAIL:
+        m2 = mdu[:, None] & ((c + ru) < t_hi)[None, :]
+        mv = v_ok & ((c + ru) < t_hi)[None, :]
+    else:
+        m2 = mdu[:, None] & (ru >= 0)[None, :]
+        mv = v_ok & (ru >= 0)[None, :]
+    q = (c - s_lo) // 4
+    dt = rows[0].index(q).load(LDU)
+    ut = rows[1].index(q).load(LDU)
+    dy = rows[2].index(q).load(LDU)
+    d0, d1, d2, d3 = _columns(dt)
+    e0, e1, e2, e3 = _columns(dt * ut)
+    y0, y1, y2, y3 = _columns(dy)
+    for k in gl.static_range(3, -1, -1):
+        g, dtn, dA_acc, gBk, sAk, yk, rk = _grad_step(
+            g, dtn, dA_acc, tape[k].index(q).load(L2), a2, (d0, d1, d2, d3)[k], (e0, e1, e2, e3)[k],
+            (y0, y1, y2, y3)[k], bcs.index(bsub + c - s_lo + k).load(LN), bcs.index(csub + c - s_lo + k).load(LN), LD,
+            HAS_Z)
+        if k == 3:
+            gB3, sA3, h3, r3 = gBk, sAk, yk, rk
+        elif k == 2:
+            gB2, sA2, h2, r2 = gBk, sAk, yk, rk
+        elif k == 1:
+            gB1, sA1, h1, r1 = gBk, sAk, yk, rk
+        else:
+            gB0, sA0, h0, r0 = gBk, sAk, yk, rk
+    gB = _join4(gB0, gB1, gB2, gB3, LDU)
+    ddt = (ut * gB + _join4(sA0, sA1, sA2, sA3, LDU) * 0.6931471805599453) * rows[3].index(q).load(LDU)
+    ddt = gl.where(m2, ddt, 0.0)
+    gl.store(du + pg + c, (dskip * dy + dt * gB).to(du.dtype.element_ty), mask=m2)
+    gl.store(ddelta + pg + c, ddt.to(ddelta.dtype.element_ty), mask=m2)
+    if HAS_Z:
+        yz = _join4(h0, h1, h2, h3, LDU) + dskip * ut
+        gl.store(dz + pg + c, (yz * rows[4].index(q).load(LDU)).to(dz.dtype.element_ty), mask=m2)
+    db_acc += gl.sum(ddt, axis=1)
+    gl.atomic_add(dBC + pbc + c, _join4(r0, r1, r2, r3, LDU), mask=mv, sem="relaxed")
+    return g, dtn, dA_acc, db_acc
+
+
+@gluon.jit
+def bwd_kernel(u, delta, A, Bf, Cf, Dv, z, bias, S, K, dout, du, ddelta, dz, dA, dBC, dD, dbias_p,
+               su_b, su_d, su_l, sd_b, sd_d, sd_l, sz_b, sz_d, sz_l, so_b, so_d, so_l, Dm, N, L, NC, NSF,
+               BN: gl.constexpr, NW: gl.constexpr, BL: gl.constexpr, T: gl.constexpr,
+               HAS_D: gl.constexpr, HAS_Z: gl.constexpr, HAS_BIAS: gl.constexpr, SOFTPLUS: gl.constexpr):
+    """The backward's third pass (``triton_scan._bwd_kernel``'s maths) with a channel per lane and time
+    stepped in the lane, so no scan crosses lanes. Program: channels [i_d BD, (i_d + 1) BD), chunk c of
+    BL steps, batch row i_b. The chunk is done backward in T-step pieces: each piece is recomputed
+    forward from the state the forward stored at its start (S, every T steps: [Bt, NSF, D, N]), its
+    states going to a per-lane tape in shared memory, then run backward from the adjoint (K at the
+    chunk's end, [Bt, D, NC, N]), reading the tape. B and C come as fp32 [Bt, L, 16] copies (states
+    padded with zeros), each piece's copied into shared memory asynchronously while the piece before
+    it runs. dB_t and dC_t, sums over channels, are summed over each warp by a reduce-scatter of
+    shuffles (``_warp_sums``) and added to dBC ([Bt, 2, N, L] fp32) by atomics; du, ddelta and dz
+    are [Bt, D, L] contiguous."""
+    gl.static_assert(BN == 16)
+    gl.static_assert(NW == 1)   # (the copies into shared memory are synchronised within one warp)
+    BD: gl.constexpr = 32
+    UB: gl.constexpr = 4
+    L2: gl.constexpr = _layouts(BN, NW)[0]
+    LDU: gl.constexpr = _layouts(BN, NW)[1]
+    i_d = gl.program_id(0)
+    c = gl.program_id(1)
+    i_b = gl.program_id(2).to(gl.int64)
+    rd, rn, mdn, a2, rdu, ru, mdu, rnb, rub, mnb, dbias, dskip = _program_tiles(A, bias, Dv, i_d, Dm, N, BN, NW,
+                                                                                HAS_BIAS, HAS_D)
+    t_lo = c * BL
+    t_hi = gl.minimum(t_lo + BL, L)
+    pu = u + i_b * su_b + rdu[:, None] * su_d + ru[None, :] * su_l
+    pd = delta + i_b * sd_b + rdu[:, None] * sd_d + ru[None, :] * sd_l
+    pz = z + i_b * sz_b + rdu[:, None] * sz_d + ru[None, :] * sz_l
+    po = dout + i_b * so_b + rdu[:, None] * so_d + ru[None, :] * so_l
+    pg = (i_b * Dm + rdu[:, None]) * L + ru[None, :]
+    # after _warp_sums lane l holds value v = bit-reversed l of the 32 (v = 2 n + 0 for dB_n, + 1 for dC_n)
+    lane = rdu % 32
+    v = ((lane >> 4) & 1) | (((lane >> 3) & 1) << 1) | (((lane >> 2) & 1) << 2) | (((lane >> 1) & 1) << 3) | \
+        ((lane & 1) << 4)
+    v_ok = ((v >> 1) < N)[:, None]
+    pbc = ((i_b * 2 + (v & 1)) * N + (v >> 1))[:, None] * L + ru[None, :]
+    # the adjoint entering from later chunks, and delta at the step after the chunk (0 past L: a = 1)
+    g = gl.load(K + ((i_b * Dm + rd[:, None]) * NC + c) * N + rn[None, :], mask=mdn, other=0.0)
+    mx = (rd < Dm) & (t_hi < L)
+    x = gl.load(delta + i_b * sd_b + rd * sd_d + t_hi * sd_l, mask=mx, other=0.0).to(gl.float32)
+    if HAS_BIAS:
+        x += gl.load(bias + rd, mask=rd < Dm, other=0.0)
+    if SOFTPLUS:
+        x = _softplus(x)
+    dtn = gl.where(mx, x, 0.0)
+    dA_acc = gl.zeros([BD, BN], gl.float32, layout=L2)
+    dD_acc = gl.zeros([BD], gl.float32, layout=gl.SliceLayout(1, LDU))
+    db_acc = gl.zeros([BD], gl.float32, layout=gl.SliceLayout(1, LDU))
+    # one buffer per step of a block and per factor: Triton puts a barrier between two stores to one
+    # buffer (it cannot tell that every lane reads only what it wrote), not between different buffers
+    LT: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, order=[0, 1])
+    LR: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, order=[1, 0])
+    tape = (gl.allocate_shared_memory(gl.float32, [T // UB, BD, BN], LT),
+            gl.allocate_shared_memory(gl.float32, [T // UB, BD, BN], LT),
+            gl.allocate_shared_memory(gl.float32, [T // UB, BD, BN], LT),
+            gl.allocate_shared_memory(gl.float32, [T // UB, BD, BN], LT))
+    rows = (gl.allocate_shared_memory(gl.float32, [T // UB, BD, UB], LR),
+            gl.allocate_shared_memory(gl.float32, [T // UB, BD, UB], LR),
+            gl.allocate_shared_memory(gl.float32, [T // UB, BD, UB], LR),
+            gl.allocate_shared_memory(gl.float32, [T // UB, BD, UB], LR),
+            gl.allocate_shared_memory(gl.float32, [T // UB, BD, UB], LR))
+    # B and C of a piece, two stages: [stage 0 B, stage 0 C, stage 1 B, stage 1 C] x [T, 16]
+    bcs_w = gl.allocate_shared_memory(gl.float32, [4 * T, 16], gl.SwizzledSharedLayout(1, 1, 1, order=[1, 0]))
+    # the same rows, viewed for reading one step at a time (both views unswizzled row-major)
+    bcs = bcs_w._reinterpret(gl.float32, [4 * T, 16], gl.SwizzledSharedLayout(1, 1, 1, order=[0]))
+    row0 = i_b * L
+    nsub = gl.cdiv(t_hi - t_lo, T)
+    _stage_bc(bcs_w, 0, Bf, Cf, row0, t_lo + (nsub - 1) * T, L, T, NW, True)
+    h_nx = gl.load(S + ((i_b * NSF + (t_lo // T + nsub - 1)) * Dm + rd[:, None]) * N + rn[None, :], mask=mdn,
+                   other=0.0)
+    for jj in range(0, nsub):
+        s_lo = t_lo + (nsub - 1 - jj) * T
+        s_hi = gl.minimum(s_lo + T, t_hi)
+        s_full = s_lo + (s_hi - s_lo) // UB * UB
+        st = jj % 2
+        # the next piece's B and C (an empty group after the last, so the wait count stays 1)
+        _stage_bc(bcs_w, 1 - st, Bf, Cf, row0, s_lo - T, L, T, NW, jj + 1 < nsub)
+        async_copy.wait_group(1)
+        gl.thread_barrier()
+        bsub = 2 * st * T   # (first row of this stage's B; its C follows T rows on)
+        # this piece's entering state, loaded a piece ahead, and the next one's
+        h = h_nx
+        h_nx = gl.load(S + ((i_b * NSF + gl.maximum(s_lo - T, 0) // T) * Dm + rd[:, None]) * N + rn[None, :],
+                       mask=mdn & (jj + 1 < nsub), other=0.0)
+        # full blocks, each block's inputs loaded a block ahead (a condition uniform over the block's
+        # steps keeps the loads vectors), then the partial last one
+        full = mdu[:, None] & (ru >= 0)[None, :]
+        raw = _raw_block(s_lo, full & (s_lo < s_full), pd, pu, po, pz, sd_l, su_l, so_l, sz_l, HAS_Z)
+        for c0 in range(s_lo, s_full, UB):
+            raw_nx = _raw_block(c0 + UB, full & (c0 + UB < s_full), pd, pu, po, pz, sd_l, su_l, so_l, sz_l, HAS_Z)
+            h, dD_acc = _tape_block(h, dD_acc, raw, full, tape, rows, bcs, bsub, c0, s_lo, a2, dbias,
+                                    L2, HAS_Z, SOFTPLUS)
+            raw = raw_nx
+        if s_full < s_hi:
+            m2 = mdu[:, None] & ((s_full + ru) < t_hi)[None, :]
+            raw = _raw_block(s_full, m2, pd, pu, po, pz, sd_l, su_l, so_l, sz_l, HAS_Z)
+            h, dD_acc = _tape_block(h, dD_acc, raw, m2, tape, rows, bcs, bsub, s_full, s_lo, a2, dbias,
+                                    L2, HAS_Z, SOFTPLUS)
+            g, dtn, dA_acc, db_acc = _grad_block(g, dtn, dA_acc, db_acc, tape, rows, bcs, bsub, bsub + T, s_full,
+                                                 s_lo, t_hi, a2, dskip, pg, pbc, du, ddelta, dz, dBC, v_ok, mdu, ru,
+                                                 L2, LDU, True, HAS_Z)
+        for k in range(0, (s_full - s_lo) // UB):
+            g, dtn, dA_acc, db_acc = _grad_block(g, dtn, dA_acc, db_acc, tape, rows, bcs, bsub, bsub + T,
+                                                 s_full - UB - k * UB, s_lo, t_hi, a2, dskip, pg, pbc, du, ddelta, dz,
+                                                 dBC, v_ok, mdu, ru, L2, LDU, False, HAS_Z)
+        gl.thread_barrier()   # (the next piece's copy overwrites this stage)
+    gl.atomic_add(dA + rd[:, None] * N + rn[None, :], dA_acc, mask=mdn, sem="relaxed")
+    if HAS_D:
+        gl.atomic_add(dD + rdu, dD_acc, mask=mdu, sem="relaxed")
+    if HAS_BIAS:
+        gl.atomic_add(dbias_p + rdu, db_acc, mask=mdu, sem="relaxed")

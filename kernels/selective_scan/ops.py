@@ -63,5 +63,9 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
 def triton_selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, output_final_state):
     """The fused Triton kernels: inputs read once in their own dtype, fp32 math, out in u's dtype."""
     from .triton_scan import SelectiveScanFunction
+    # (inside Function.forward grad mode is always off and needs_input_grad ignores it: decide here
+    # whether a backward can follow, so that inference under no_grad keeps no states for one)
+    grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (u, delta, A, B, C, D, z, delta_bias, initial_state))
     return SelectiveScanFunction.apply(u, delta, A, B, C, D, z, delta_bias, initial_state, delta_softplus,
-                                       output_final_state)
+                                       output_final_state, grad)

@@ -16,8 +16,7 @@ chains the segments' entering states, and the second pass runs every segment fro
 u, delta, z, B and C are read in their own dtype and any strides (channels-last as a Mamba block
 has them), out is written once; all arithmetic is fp32. On NVIDIA GPUs, for the shapes where it is faster
 (``_gluon_faster``), the forward passes run ``gluon_scan.fwd_kernel`` instead: the same maths and
-buffers with one channel per thread and its states inside the thread; so does the backward's
-first pass (``gluon_scan.bwd_local_kernel``).
+buffers with one channel per thread and its states inside the thread.
 
 Backward (g_t = dL/dh_t, the adjoint carried back in time; dy_t = dout_t silu(z_t)):
     g_t = dy_t C_t + a_{t+1} g_{t+1}                  (a reverse scan of (a_{t+1}, dy_t C_t))
@@ -25,17 +24,20 @@ Backward (g_t = dL/dh_t, the adjoint carried back in time; dy_t = dout_t silu(z_
     ddelta_t = u_t (g_t . B_t) + sum_n A g_t a_t h_{t-1}     (a_t h_{t-1} = h_t - b_t: no shift of h)
     dA = sum_t delta_t g_t a_t h_{t-1},   dD = sum_t dy_t u_t,   dh_in = a_0 g_0
 and ddelta is multiplied by sigmoid(delta_raw + delta_bias) for the softplus. Instead of storing h
-for every step (O(L D N)), the forward writes the state entering every BLS-step chunk (S, [Bt, D,
-L/BLS, N] fp32) and the backward recomputes h inside a chunk from it. The backward is parallel
-over chunks, in three passes:
+for every step (O(L D N)), the forward writes the state every few steps (S, fp32) and the backward
+recomputes h from it. The backward is parallel over chunks of BLS steps, in three passes:
   1. per (channels, chunk): the reverse scan with nothing entering from later chunks; its value
      at the chunk's first step and the product of the chunk's decays ([Bt, D, L/BLS, N] each);
-  2. per channel block, sequentially over chunks (cheap): the adjoint K entering each chunk;
-  3. per (chunk, batch row, channel group): recompute h from S, the adjoint from K, all gradients.
-A program of pass 3 loops over the channels of its group, so dB_t and dC_t (sums over channels)
-are summed in registers and only groups (few) meet in an fp32 atomic add; one program per
-channel block over the whole sequence would leave either few programs or Dm/BD atomic adds per
-element of dB and dC.
+  2. per channel block, over chunks from the end (tiles of chunks, each an associative scan): the
+     adjoint K entering each chunk;
+  3. per chunk, batch row and channels: recompute h from S, the adjoint from K, all gradients.
+Pass 3 on NVIDIA GPUs with N <= 16 is ``gluon_scan.bwd_kernel``: a channel per lane, the chunk
+recomputed in 16-step pieces from states the forward keeps every SUB = 16 steps (S [Bt, L/16, D,
+N]: 2x the bytes of a bf16 u), dB_t and dC_t summed over a warp's channels by shuffles and over
+warps by atomics: forward plus backward 2.7-4.1x faster than with the Triton pass 3 (H100,
+BENCHMARKS.md, kernels run 7). Elsewhere pass 3 is ``_bwd_kernel`` below, with S every BLS
+steps ([Bt, D, L/BLS, N]): a program loops over the channels of a group, so dB_t and dC_t (sums over
+channels) are summed in registers and only groups (few) meet in an fp32 atomic add.
 """
 from __future__ import annotations
 
@@ -84,7 +86,7 @@ def _fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S, H, sdt,
                     BD: tl.constexpr, BN: tl.constexpr, T: tl.constexpr, BLS: tl.constexpr,
                     LOCAL: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
                     SOFTPLUS: tl.constexpr, HAS_S0: tl.constexpr, STORE_FINAL: tl.constexpr,
-                    STORE_S: tl.constexpr):
+                    STORE_S: tl.constexpr, S_TM: tl.constexpr = False):
     """One program: batch row i_b, channels [i_d BD, (i_d + 1) BD), the SEG steps of segment i_s,
     one step at a time with the state h [BD, BN] in registers (no scan across threads: a step costs
     one exp per state and a reduction over the few lanes that share a channel).
@@ -124,8 +126,11 @@ def _fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S, H, sdt,
         c = t_lo + c0
         if STORE_S:
             # SEG is a multiple of BLS, BLS of T: the state entering every BLS-step chunk
-            tl.store(S + ((i_b * Dm + rd[:, None]) * NS + c // BLS) * N + rn[None, :], h,
-                     mask=mdn & (c % BLS == 0) & (c < t_hi))
+            if S_TM:   # [Bt, NS, D, N]
+                s_off = ((i_b * NS + c // BLS) * Dm + rd[:, None]) * N + rn[None, :]
+            else:
+                s_off = ((i_b * Dm + rd[:, None]) * NS + c // BLS) * N + rn[None, :]
+            tl.store(S + s_off, h, mask=mdn & (c % BLS == 0) & (c < t_hi))
         # T steps unrolled: their loads do not depend on h, so they issue together; the outputs
         # gather in a [BD, T] tile, gated and stored once (a store per step costs a layout shuffle)
         yt = tl.zeros([BD, T], dtype=tl.float32)
@@ -218,34 +223,43 @@ def _bwd_local_kernel(delta, A, C, z, bias, dout, Gl, P,
 
 
 @triton.jit
-def _bwd_carry_kernel(delta, A, bias, dsf, Gl, P, ds0, sd_b, sd_d, Dm, N, NC,
-                      BD: tl.constexpr, BN: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-                      HAS_DSF: tl.constexpr, NEED_DS0: tl.constexpr):
-    """Backward pass 2, sequential over chunks: K_{c-1} = Gl_c + P_c K_c from K_{NC-1} = dsf; K_c
-    (the adjoint at the first step after chunk c) overwrites Gl_c; dh_in = a_0 K_{-1}."""
+def _bwd_carry_kernel(delta, A, bias, dsf, Gl, P, K, ds0, sd_b, sd_d, Dm, N, NC,
+                      BD: tl.constexpr, BN: tl.constexpr, CT: tl.constexpr, HAS_BIAS: tl.constexpr,
+                      SOFTPLUS: tl.constexpr, HAS_DSF: tl.constexpr, NEED_DS0: tl.constexpr):
+    """Backward pass 2: K_c, the adjoint entering chunk c from later ones (at the step after it), from
+    K_{NC-1} = dsf and K_c = Gl_{c+1} + P_{c+1} K_{c+1}; dh_in = a_0 K_{-1}. The recurrence runs over
+    tiles of CT chunks from the end, each an associative scan (one load latency per tile, not per chunk:
+    a chunk-by-chunk loop took 0.9 ms at B 2, D 512, 512 chunks)."""
     i_d, i_b = tl.program_id(0), tl.program_id(1).to(tl.int64)  # int64: B*D*L may pass 2**31
-    rd = i_d * BD + tl.arange(0, BD)[:, None]
-    rn = tl.arange(0, BN)[None, :]
+    rd = i_d * BD + tl.arange(0, BD)[:, None, None]
+    rc = tl.arange(0, CT)[None, :, None]
+    rn = tl.arange(0, BN)[None, None, :]
     md = rd < Dm
     mdn = md & (rn < N)
-    state_off = (i_b * Dm + rd) * N + rn
-    k = tl.zeros([BD, BN], dtype=tl.float32)
+    base = (i_b * Dm + rd) * NC * N + rn
+    k = tl.zeros([BD, 1, BN], dtype=tl.float32)       # K after the tile (K_{NC-1} = dsf for the last)
     if HAS_DSF:
-        k = tl.load(dsf + state_off, mask=mdn, other=0.0)
-    for i in range(0, NC):
-        off = ((i_b * Dm + rd) * NC + NC - 1 - i) * N + rn
-        gl = tl.load(Gl + off, mask=mdn, other=0.0)
-        p = tl.load(P + off, mask=mdn, other=0.0)
-        tl.store(Gl + off, k, mask=mdn)
-        k = gl + p * k
+        k = tl.load(dsf + (i_b * Dm + rd) * N + rn, mask=mdn, other=0.0)
+    k0 = k
+    for t in range(0, tl.cdiv(NC, CT)):
+        c = NC - (t + 1) * CT + rc
+        m = mdn & (c + 1 < NC) & (c >= 0)
+        gs = tl.load(Gl + base + (c + 1) * N, mask=m, other=0.0)
+        ps = tl.load(P + base + (c + 1) * N, mask=m, other=1.0)   # past the last chunk: the identity
+        pa, pb = tl.associative_scan((ps, gs), 1, _affine, reverse=True)
+        kt = pb + pa * k
+        tl.store(K + base + c * N, kt, mask=mdn & (c >= 0))
+        k = tl.sum(tl.where(rc == 0, kt, 0.0), 1, keep_dims=True)
+        k0 = tl.where(NC - (t + 1) * CT <= 0, tl.sum(tl.where(c == 0, kt, 0.0), 1, keep_dims=True), k0)
     if NEED_DS0:
+        km1 = tl.load(Gl + base, mask=mdn, other=0.0) + tl.load(P + base, mask=mdn, other=0.0) * k0
         d0 = tl.load(delta + i_b * sd_b + rd * sd_d, mask=md, other=0.0).to(tl.float32)
         if HAS_BIAS:
             d0 += tl.load(bias + rd, mask=md, other=0.0)
         if SOFTPLUS:
             d0 = _softplus(d0)
         a = tl.load(A + rd * N + rn, mask=mdn, other=0.0)
-        tl.store(ds0 + state_off, tl.exp(d0 * a) * k, mask=mdn)
+        tl.store(ds0 + (i_b * Dm + rd) * N + rn, tl.exp(d0 * a) * km1, mask=mdn)
 
 
 @triton.jit
@@ -371,16 +385,18 @@ def config(Bt: int, Dm: int, N: int, L: int) -> dict:
     Backward: BLS = 256 with 4 warps (9.6 ms fwd+bwd at B = 2, D = 512, L = 32768; 128 with 8 warps:
     18.7 ms). The Gluon forward (gluon_scan, where _gluon_faster) runs 32 channels per warp in programs
     of nw_g warps and cuts time into segments below WG warps per SM (H100 sweep, run 6: 2 and 32; at
-    B = 2, D = 512, L = 131072 2.46 ms against 2.82 with 16 per SM)."""
+    B = 2, D = 512, L = 131072 2.46 ms against 2.82 with 16 per SM). The Gluon backward (pass 3) keeps
+    the state every SUB steps: 16 (H100, run 7: fwd+bwd at B = 2, D = 512, L = 131072 10.29 ms, 8:
+    10.22 ms with twice the memory for S; MambAttention's channels-last passes 10 % faster at 8)."""
     BN = block(N, 256)
     BLS = max(16, min(4096 // BN, 256, triton.next_power_of_2(L)))
     nw_q = 1
-    return dict(BN=BN, BLS=BLS, BDB=1, nw_b=4, BDQ=8 * nw_q, nw_q=nw_q, TQ=8, WQ=16, nw_g=2, WG=32)
+    return dict(BN=BN, BLS=BLS, BDB=1, nw_b=4, BDQ=8 * nw_q, nw_q=nw_q, TQ=8, WQ=16, nw_g=2, WG=32, SUB=16)
 
 
 def _gluon_ok(u: torch.Tensor, N: int) -> bool:
-    """The Gluon kernels (forward, backward's first pass): NVIDIA GPUs, up to 16 states (all held in one
-    thread), not under the CPU interpreter (which runs Triton kernels only)."""
+    """The Gluon kernels (forward, backward's first and third passes): NVIDIA GPUs, up to 16 states (all
+    held in one thread), not under the CPU interpreter (which runs Triton kernels only)."""
     if not u.is_cuda or torch.version.hip is not None or N > 16 or os.environ.get("TRITON_INTERPRET") == "1":
         return False
     try:
@@ -390,6 +406,12 @@ def _gluon_ok(u: torch.Tensor, N: int) -> bool:
     return fwd_kernel is not None
 
 
+def _gluon_pass3(u: torch.Tensor, N: int, cfg: dict) -> bool:
+    """Whether the backward's third pass is ``gluon_scan.bwd_kernel``, which needs the forward to store
+    the state every cfg["SUB"] steps (rather than every BLS)."""
+    return cfg.get("gluon3", True) and _gluon_ok(u, N)
+
+
 def _gluon_faster(u: torch.Tensor) -> bool:
     """Where the Gluon forward beat the Triton one on an H100 (BENCHMARKS.md, kernels run 6): time
     contiguous and long (2 x 512 x 131072: 2.8x; MambAttention's time pass channels-first: 1.4x), or
@@ -397,6 +419,14 @@ def _gluon_faster(u: torch.Tensor) -> bool:
     and long, its [channels, 4] tiles are strided loads (0.8x); time-contiguous and short, 0.9x."""
     L = u.shape[2]
     return (u.stride(2) == 1 and L > 256) or (u.stride(1) == 1 and L <= 256)
+
+
+def _carry_rows(Bt: int, Dm: int, BN: int, device) -> int:
+    """Channels per program of the backward's carry (pass 2): as many programs as fill the GPU."""
+    BDc = max(1, min(16, 2048 // BN))
+    while BDc > 1 and triton.cdiv(Dm, BDc) * Bt < 4 * _sm_count(device):
+        BDc //= 2
+    return BDc
 
 
 def _strides3(x):
@@ -419,13 +449,17 @@ def scan_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, s0, store_fina
     Bt, Dm, L = u.shape
     N = A.shape[1]
     cfg = config(Bt, Dm, N, L)
-    NS = triton.cdiv(L, cfg["BLS"])
+    # the state is kept every `every` steps: BLS for the Triton backward, SUB for the Gluon one
+    # (for the Gluon one time-major, [Bt, NS, D, N]: the forward's stores of a warp are contiguous)
+    s_tm = store_states and _gluon_pass3(u, N, cfg)
+    every = cfg["SUB"] if s_tm else cfg["BLS"]
+    NS = triton.cdiv(L, every)
     dev, f32 = u.device, torch.float32
     # out is written channels-last when the gate z (else u) is channels-last, as in a Mamba block,
     # whose out_proj then reads it without a copy
     out = empty_bdl(z if z is not None else u, Bt, Dm, L, u.dtype)
     sf = torch.empty(Bt, Dm, N, device=dev, dtype=f32) if store_final else out
-    S = torch.empty(Bt, Dm, NS, N, device=dev, dtype=f32) if store_states else out
+    S = torch.empty((Bt, NS, Dm, N) if s_tm else (Bt, Dm, NS, N), device=dev, dtype=f32) if store_states else out
     zz = z if z is not None else u
     s0_ = s0 if s0 is not None else A
     flags = dict(HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
@@ -434,10 +468,12 @@ def scan_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, s0, store_fina
     if gluon:   # one channel per thread, 32 per warp
         from .gluon_scan import fwd_kernel as kernel
         nw = cfg.get("nw_g", 1)   # (the tests' fixed tiles leave them out)
-        BD, per_sm, tiles = 32 * nw, cfg.get("WG", 32), dict(BN=cfg["BN"], NW=nw, BLS=cfg["BLS"])
+        BD, per_sm, tiles = 32 * nw, cfg.get("WG", 32), dict(BN=cfg["BN"], NW=nw, BLS=every)
+        assert every % 4 == 0
     else:
         kernel, BD, nw, per_sm = _fwd_kernel, cfg["BDQ"], cfg["nw_q"], cfg["WQ"]
-        tiles = dict(BD=BD, BN=cfg["BN"], T=cfg["TQ"], BLS=cfg["BLS"])
+        tiles = dict(BD=BD, BN=cfg["BN"], T=cfg["TQ"], BLS=every)
+        assert every % cfg["TQ"] == 0
     if "SEGQ" in cfg:   # tests: a fixed segment length, so that segments meet at small L
         SEG = cfg["SEGQ"]
         NSEG = triton.cdiv(L, SEG)
@@ -456,7 +492,8 @@ def scan_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, s0, store_fina
         _fwd_carry_kernel[(triton.cdiv(Dm, BDc), Bt)](A, s0_, H, sdt, Dm, N, NSEG, BDc, cfg["BN"], s0 is not None,
                                                       num_warps=4)
     kernel[(triton.cdiv(Dm, BD), NSEG, Bt)](
-        *args, **tiles, LOCAL=False, **flags, STORE_FINAL=store_final, STORE_S=store_states, num_warps=nw)
+        *args, **tiles, LOCAL=False, **flags, STORE_FINAL=store_final, STORE_S=store_states, S_TM=s_tm,
+        num_warps=nw)
     return out, (sf if store_final else None), (S if store_states else None)
 
 
@@ -473,9 +510,9 @@ def scan_bwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, S, dout, dsf, 
     # passes 1-2: the adjoint entering every chunk from the later ones, K [Bt, D, NC, N]
     # with one chunk nothing enters from later chunks, and the chunk's own Gl and P feed only ds0
     local = NC > 1 or need_ds0
-    new = torch.empty if local else torch.zeros   # (zeros: the carry pass still reads them)
-    K, P = new(Bt, Dm, NC, N, device=dev, dtype=f32), new(Bt, Dm, NC, N, device=dev, dtype=f32)
-    local_args = (delta, A, C, zz, bias, dout, K, P, *_strides3(delta), *_strides3(zz), *_strides3(C),
+    Gl, P = (torch.empty(Bt, Dm, NC, N, device=dev, dtype=f32) if local else A for _ in range(2))
+    K = torch.empty(Bt, Dm, NC, N, device=dev, dtype=f32)
+    local_args = (delta, A, C, zz, bias, dout, Gl, P, *_strides3(delta), *_strides3(zz), *_strides3(C),
                   *_strides3(dout), Dm, N, L, NC)
     if local:
         if cfg.get("gluon_bwd", True) and _gluon_ok(u, N):   # faster at every shape measured (run 6)
@@ -486,20 +523,37 @@ def scan_bwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, S, dout, dsf, 
         else:
             _bwd_local_kernel[(triton.cdiv(Dm, BD), NC, Bt)](*local_args, BD, BN, BL, **flags, num_warps=nw)
     ds0 = torch.empty(Bt, Dm, N, device=dev, dtype=f32) if need_ds0 else None
-    BDc = max(1, min(16, 2048 // BN))
+    BDc = _carry_rows(Bt, Dm, BN, dev)
+    CT = cfg.get("CT", min(64, triton.next_power_of_2(NC)))
     _bwd_carry_kernel[(triton.cdiv(Dm, BDc), Bt)](
-        delta, A, bias, dsf if dsf is not None else A, K, P, ds0 if need_ds0 else A, delta.stride(0), delta.stride(1),
-        Dm, N, NC, BDc, BN, flags["HAS_BIAS"], delta_softplus, dsf is not None, need_ds0, num_warps=4)
-    del P
+        delta, A, bias, dsf if dsf is not None else A, Gl, P, K, ds0 if need_ds0 else A, delta.stride(0),
+        delta.stride(1), Dm, N, NC, BDc, BN, CT, flags["HAS_BIAS"], delta_softplus, dsf is not None, need_ds0,
+        num_warps=max(1, min(4, BDc * CT * BN // 256)))
+    del Gl, P
     # pass 3: channel groups, so that (chunks x rows x groups) fill the GPU
     groups = max(1, min(triton.cdiv(Dm, 8 * BD), triton.cdiv(2 * _sm_count(dev), NC * Bt)))
     DPG = triton.cdiv(triton.cdiv(Dm, groups), BD) * BD
     du = torch.empty(Bt, Dm, L, device=dev, dtype=u.dtype)
     ddelta = torch.empty(Bt, Dm, L, device=dev, dtype=delta.dtype)
     dz = torch.empty(Bt, Dm, L, device=dev, dtype=z.dtype) if z is not None else du
-    dB, dC = torch.zeros(Bt, N, L, device=dev, dtype=f32), torch.zeros(Bt, N, L, device=dev, dtype=f32)
     dA = torch.zeros(Dm, N, device=dev, dtype=f32)
     dD, dbias = torch.zeros(Dm, device=dev, dtype=f32), torch.zeros(Dm, device=dev, dtype=f32)
+    if _gluon_pass3(u, N, cfg):
+        from .gluon_scan import bwd_kernel
+        SUB = cfg["SUB"]
+        assert BL % SUB == 0 and tuple(S.shape) == (Bt, triton.cdiv(L, SUB), Dm, N)
+        dBC = torch.zeros(Bt, 2, N, L, device=dev, dtype=f32)
+        # B and C as fp32 [Bt, L, 16] (states padded with zeros), which the kernel copies into shared
+        # memory 16 steps at a time with 16-byte async copies
+        Bf, Cf = (torch.zeros(Bt, L, 16, device=dev, dtype=f32) for _ in range(2))
+        Bf[:, :, :N] = B.transpose(1, 2)
+        Cf[:, :, :N] = C.transpose(1, 2)
+        bwd_kernel[(triton.cdiv(Dm, 32), NC, Bt)](
+            u, delta, A, Bf, Cf, D if D is not None else A, zz, bias, S, K, dout, du, ddelta, dz, dA, dBC, dD, dbias,
+            *_strides3(u), *_strides3(delta), *_strides3(zz), *_strides3(dout),
+            Dm, N, L, NC, S.shape[1], BN=BN, NW=1, BL=BL, T=SUB, HAS_D=D is not None, **flags, num_warps=1)
+        return du, ddelta, dA, dBC[:, 0], dBC[:, 1], dD, dz if z is not None else None, dbias, ds0
+    dB, dC = torch.zeros(Bt, N, L, device=dev, dtype=f32), torch.zeros(Bt, N, L, device=dev, dtype=f32)
     _bwd_kernel[(NC, Bt, triton.cdiv(Dm, DPG))](
         u, delta, A, B, C, D if D is not None else A, zz, bias, S, K, dout,
         du, ddelta, dz, dA, dB, dC, dD, dbias,
@@ -514,10 +568,10 @@ class SelectiveScanFunction(torch.autograd.Function):
     u, delta, z, B, C in any float dtype and strides; A, D, delta_bias, s0 are used in fp32."""
 
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, s0, delta_softplus, output_final_state):
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, s0, delta_softplus, output_final_state, grad=True):
         f = lambda x: x.float().contiguous() if x is not None else None  # noqa: E731  (small tensors)
         A32, D32, b32, s032 = f(A), f(D), f(delta_bias), f(s0)
-        train = any(ctx.needs_input_grad)
+        train = grad and any(ctx.needs_input_grad)   # grad: whether grad mode was on at the call
         out, sf, S = scan_fwd(u, delta, A32, B, C, D32, z, b32, delta_softplus, s032, output_final_state, train)
         ctx.save_for_backward(u, delta, A32, B, C, D32, z, b32, S)
         ctx.meta = (delta_softplus, [x.dtype if x is not None else None for x in (A, B, C, D, delta_bias, s0)])
@@ -532,4 +586,4 @@ class SelectiveScanFunction(torch.autograd.Function):
             ts0 is not None)
         cast = lambda x, t: x.to(t) if x is not None and t is not None else None  # noqa: E731
         return (du, ddelta, cast(dA, tA), cast(dB, tB), cast(dC, tC), cast(dD, tD), dz, cast(dbias, tb),
-                cast(ds0, ts0), None, None)
+                cast(ds0, ts0), None, None, None)

@@ -187,11 +187,11 @@ if not INTERPRET:
 # first pass) and "chunks-triton" the Triton ones ("auto" picks per shape). Under the interpreter
 # "auto" runs on three cases only (each program is interpreted: seconds apiece).
 SS_CFG = [pytest.param(None, id="auto"),
-          pytest.param(dict(BLS=32, BDB=2, BDQ=8, nw_q=1, TQ=4, SEGQ=32, WQ=16, gluon=True, gluon_bwd=True),
-                       id="chunks")]
+          pytest.param(dict(BLS=32, BDB=2, BDQ=8, nw_q=1, TQ=4, SEGQ=32, WQ=16, gluon=True, gluon_bwd=True,
+                            SUB=8, CT=1), id="chunks")]
 if not INTERPRET:   # on a GPU the forward is the Gluon kernel (N <= 16); the Triton one too, here
     SS_CFG.append(pytest.param(dict(BLS=32, BDB=2, BDQ=8, nw_q=1, TQ=4, SEGQ=32, WQ=16, gluon=False,
-                                    gluon_bwd=False), id="chunks-triton"))
+                                    gluon_bwd=False, gluon3=False), id="chunks-triton"))
 SS_RUNS = [pytest.param(*case.values, cfg.values[0], id=f"{cfg.id}-{case.id}")
            for cfg in SS_CFG for case in SS_CASES
            if not INTERPRET or cfg.id == "chunks" or case.id in ("L1", "L17-D20-state-gated", "L64-gated-plain")]
@@ -209,7 +209,7 @@ def ss_cfg(request, monkeypatch):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=[DT_ID[d] for d in DTYPES])
 @pytest.mark.parametrize("L,Dm,N,state,gated,skip,ss_cfg", SS_RUNS, indirect=["ss_cfg"])
-def test_selective_scan_triton(L, Dm, N, state, gated, skip, dtype, ss_cfg):
+def test_selective_scan_triton(L, Dm, N, state, gated, skip, dtype, ss_cfg, monkeypatch):
     from audiokit.kernels.selective_scan import naive_selective_scan
     from audiokit.kernels.selective_scan.ops import triton_selective_scan
     gen = torch.Generator().manual_seed(L * 10 + Dm)
@@ -235,9 +235,14 @@ def test_selective_scan_triton(L, Dm, N, state, gated, skip, dtype, ss_cfg):
     assert y.dtype == dtype
     assert_close("y", y, y_ref, tol)
     assert_close("final_state", h, h_ref, tol)
-    with torch.no_grad():   # inference keeps no chunk states: another launch of the forward
+    from audiokit.kernels.selective_scan import triton_scan
+    kept, fwd = [], triton_scan.scan_fwd
+    monkeypatch.setattr(triton_scan, "scan_fwd", lambda *a: kept.append(a[-1]) or fwd(*a))
+    with torch.no_grad():   # inference keeps no states for a backward (though the inputs require grad)
         y_inf, _ = triton_selective_scan(xs["u"], xs["delta"], xs["A"], xs["B"], xs["C"], xs["D"], xs["z"],
                                          xs["delta_bias"], skip, xs["initial_state"], False)
+    monkeypatch.setattr(triton_scan, "scan_fwd", fwd)
+    assert kept == [False]
     assert_close("y without grad", y_inf, y_ref, tol)
     dy = torch.randn(y_ref.shape, generator=gen, dtype=torch.float64).to(DEVICE)
     dh = torch.randn(h_ref.shape, generator=gen, dtype=torch.float64).to(DEVICE)
