@@ -182,9 +182,10 @@ if not INTERPRET:
 
 # "auto": the launcher's own tiles (one chunk at these sizes under the interpreter); "chunks": the
 # forward in 32-step segments of 8 channels (4 steps unrolled) storing the state every 32 steps, the
-# backward in 32-step chunks of 2 channels, so states and adjoints cross segment and chunk boundaries
-# and channel blocks are ragged; on a GPU "chunks" runs the Gluon kernels (forward and the backward's
-# first pass) and "chunks-triton" the Triton ones ("auto" picks per shape). Under the interpreter
+# backward in 32-step chunks of 2 channels and a carry over one-chunk tiles, so states and adjoints
+# cross segment, chunk and tile boundaries and channel blocks are ragged; on a GPU "chunks" runs the
+# Gluon kernels (forward, the backward's first pass, and its third in 8-step pieces) and
+# "chunks-triton" the Triton ones ("auto" picks per shape). Under the interpreter
 # "auto" runs on three cases only (each program is interpreted: seconds apiece).
 SS_CFG = [pytest.param(None, id="auto"),
           pytest.param(dict(BLS=32, BDB=2, BDQ=8, nw_q=1, TQ=4, SEGQ=32, WQ=16, gluon=True, gluon_bwd=True,
