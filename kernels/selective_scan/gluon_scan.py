@@ -6,8 +6,9 @@ with a layout plain Triton does not reach (it takes layouts from the loads): one
 and all its N states in that thread, so sums over states (y_t = C_t . h_t, and the backward's) are
 sums inside the thread, no recurrence crosses threads, and steps come in blocks of 4 whose
 per-step inputs arrive as vector loads, u, delta and z as a [channels, 4] tile and B and C as a
-[states, 4] tile in every thread, taken apart into steps by splits (register renaming). Softplus and
-the gate run once per channel and step.
+[states, 4] tile in every thread, taken apart into steps by splits (register renaming); or, where
+that measured faster (channels-last u), B and C are read from shared memory that asynchronous
+copies fill 16 steps ahead. Softplus and the gate run once per channel and step.
 
 The backward's third pass (``bwd_kernel``) needs h_t at every step in reverse order: it recomputes
 16-step pieces forward from states the forward kept every 16 steps, onto a per-thread tape in
@@ -112,11 +113,13 @@ def _program_tiles(A, bias, Dv, i_d, Dm, N, BN: gl.constexpr, NW: gl.constexpr, 
 
 @gluon.jit
 def _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b, Dm, N, NS, rd, rn, mdn, mdu, ru,
-           mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l,
+           mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l, bcs, bsub, csub,
            UB: gl.constexpr, BLS: gl.constexpr, L2: gl.constexpr, LDU: gl.constexpr,
            TAIL: gl.constexpr, LOCAL: gl.constexpr, HAS_Z: gl.constexpr, SOFTPLUS: gl.constexpr,
-           STORE_S: gl.constexpr, S_TM: gl.constexpr):
-    """Steps c .. c + UB - 1 (those before t_hi when TAIL): returns the new state and sum of delta."""
+           STORE_S: gl.constexpr, S_TM: gl.constexpr, STAGE: gl.constexpr):
+    """Steps c .. c + UB - 1 (those before t_hi when TAIL): returns the new state and sum of delta.
+    STAGE: B_t and C_t are rows bsub + k and csub + k of the shared buffer bcs (k = step - c), not
+    loads of B and C."""
     LD: gl.constexpr = gl.SliceLayout(1, L2)
     LN: gl.constexpr = gl.SliceLayout(0, L2)
     if STORE_S:
@@ -141,14 +144,26 @@ def _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b,
         acc_dt += gl.sum(dt, axis=1)
     d0, d1, d2, d3 = _columns(dt)
     e0, e1, e2, e3 = _columns(dt * ut)
-    b0, b1, b2, b3 = _columns(gl.load(pb + c * sb_l, mask=mb, other=0.0).to(gl.float32))
+    if STAGE:
+        b0 = bcs.index(bsub).load(LN)
+        b1 = bcs.index(bsub + 1).load(LN)
+        b2 = bcs.index(bsub + 2).load(LN)
+        b3 = bcs.index(bsub + 3).load(LN)
+    else:
+        b0, b1, b2, b3 = _columns(gl.load(pb + c * sb_l, mask=mb, other=0.0).to(gl.float32))
     if LOCAL:
         h = _step(h, a2, d0, e0, b0, LD, LN)
         h = _step(h, a2, d1, e1, b1, LD, LN)
         h = _step(h, a2, d2, e2, b2, LD, LN)
         h = _step(h, a2, d3, e3, b3, LD, LN)
     else:
-        c0, c1, c2, c3 = _columns(gl.load(pc + c * sc_l, mask=mb, other=0.0).to(gl.float32))
+        if STAGE:
+            c0 = bcs.index(csub).load(LN)
+            c1 = bcs.index(csub + 1).load(LN)
+            c2 = bcs.index(csub + 2).load(LN)
+            c3 = bcs.index(csub + 3).load(LN)
+        else:
+            c0, c1, c2, c3 = _columns(gl.load(pc + c * sc_l, mask=mb, other=0.0).to(gl.float32))
         h = _step(h, a2, d0, e0, b0, LD, LN)
         y0 = _y(h, c0, LN)
         h = _step(h, a2, d1, e1, b1, LD, LN)
@@ -166,16 +181,18 @@ def _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b,
 
 
 @gluon.jit
-def fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S, H, sdt,
+def fwd_kernel(u, delta, A, B, C, Bf, Cf, Dv, z, bias, s0, out, sf, S, H, sdt,
                su_b, su_d, su_l, sd_b, sd_d, sd_l, sz_b, sz_d, sz_l,
                sb_b, sb_n, sb_l, sc_b, sc_n, sc_l, so_b, so_d, so_l,
                Dm, N, L, NSEG, SEG, NS,
                BN: gl.constexpr, NW: gl.constexpr, BLS: gl.constexpr,
                LOCAL: gl.constexpr, HAS_D: gl.constexpr, HAS_Z: gl.constexpr, HAS_BIAS: gl.constexpr,
                SOFTPLUS: gl.constexpr, HAS_S0: gl.constexpr, STORE_FINAL: gl.constexpr, STORE_S: gl.constexpr,
-               S_TM: gl.constexpr = False):
+               S_TM: gl.constexpr = False, STAGE: gl.constexpr = False):
     """One program: batch row i_b, channels [i_d BD, (i_d + 1) BD) with BD = 32 NW, the SEG steps of
-    segment i_s. Arguments, LOCAL and the buffers H, sdt, S, sf as in ``triton_scan._fwd_kernel``."""
+    segment i_s. Arguments, LOCAL and the buffers H, sdt, S, sf as in ``triton_scan._fwd_kernel``.
+    STAGE: B and C are read from fp32 [Bt, L, 16] copies Bf, Cf, 16 steps at a time copied into shared
+    memory asynchronously while the 16 before run (as the backward's third pass reads them)."""
     BD: gl.constexpr = 32 * NW
     UB: gl.constexpr = 4
     L2: gl.constexpr = _layouts(BN, NW)[0]
@@ -201,19 +218,45 @@ def fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S, H, sdt,
     pd = delta + i_b * sd_b + rdu[:, None] * sd_d + ru[None, :] * sd_l
     pz = z + i_b * sz_b + rdu[:, None] * sz_d + ru[None, :] * sz_l
     po = out + i_b * so_b + rdu[:, None] * so_d + ru[None, :] * so_l
-    pb = B + i_b * sb_b + rnb[:, None] * sb_n + rub[None, :] * sb_l
-    pc = C + i_b * sc_b + rnb[:, None] * sc_n + rub[None, :] * sc_l
     # full blocks without time masks (a mask that varies along the block's steps splits its vector
     # loads into scalar ones), then the last, partial block with them
-    t_full = t_lo + (t_hi - t_lo) // UB * UB
-    for c in range(t_lo, t_full, UB):
-        h, acc_dt = _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b, Dm, N, NS, rd, rn,
-                           mdn, mdu, ru, mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l,
-                           UB, BLS, L2, LDU, False, LOCAL, HAS_Z, SOFTPLUS, STORE_S, S_TM)
-    if t_full < t_hi:
-        h, acc_dt = _block(h, acc_dt, t_full, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b, Dm, N, NS, rd,
-                           rn, mdn, mdu, ru, mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l,
-                           UB, BLS, L2, LDU, True, LOCAL, HAS_Z, SOFTPLUS, STORE_S, S_TM)
+    if STAGE:
+        P: gl.constexpr = 16
+        bcs_w = gl.allocate_shared_memory(gl.float32, [4 * P, 16], gl.SwizzledSharedLayout(1, 1, 1, order=[1, 0]))
+        bcs = bcs_w._reinterpret(gl.float32, [4 * P, 16], gl.SwizzledSharedLayout(1, 1, 1, order=[0]))
+        npc = gl.cdiv(t_hi - t_lo, P)
+        _stage_bc(bcs_w, 0, Bf, Cf, i_b * L, t_lo, L, P, NW, True)
+        for p in range(0, npc):
+            st = p % 2
+            p_lo = t_lo + p * P
+            p_hi = gl.minimum(p_lo + P, t_hi)
+            p_full = p_lo + (p_hi - p_lo) // UB * UB
+            _stage_bc(bcs_w, 1 - st, Bf, Cf, i_b * L, p_lo + P, L, P, NW, p + 1 < npc)
+            async_copy.wait_group(1)
+            gl.thread_barrier()
+            for c in range(p_lo, p_full, UB):
+                h, acc_dt = _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pu, pu, S, i_b, Dm, N, NS,
+                                   rd, rn, mdn, mdu, ru, mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l,
+                                   bcs, 2 * st * P + c - p_lo, (2 * st + 1) * P + c - p_lo,
+                                   UB, BLS, L2, LDU, False, LOCAL, HAS_Z, SOFTPLUS, STORE_S, S_TM, True)
+            if p_full < p_hi:
+                h, acc_dt = _block(h, acc_dt, p_full, t_hi, a2, dskip, dbias, pu, pd, pz, po, pu, pu, S, i_b, Dm, N,
+                                   NS, rd, rn, mdn, mdu, ru, mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l,
+                                   bcs, 2 * st * P + p_full - p_lo, (2 * st + 1) * P + p_full - p_lo,
+                                   UB, BLS, L2, LDU, True, LOCAL, HAS_Z, SOFTPLUS, STORE_S, S_TM, True)
+            gl.thread_barrier()   # (the next piece's copy overwrites this stage)
+    else:
+        pb = B + i_b * sb_b + rnb[:, None] * sb_n + rub[None, :] * sb_l
+        pc = C + i_b * sc_b + rnb[:, None] * sc_n + rub[None, :] * sc_l
+        t_full = t_lo + (t_hi - t_lo) // UB * UB
+        for c in range(t_lo, t_full, UB):
+            h, acc_dt = _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b, Dm, N, NS, rd,
+                               rn, mdn, mdu, ru, mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l, pu, 0, 0,
+                               UB, BLS, L2, LDU, False, LOCAL, HAS_Z, SOFTPLUS, STORE_S, S_TM, False)
+        if t_full < t_hi:
+            h, acc_dt = _block(h, acc_dt, t_full, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b, Dm, N, NS,
+                               rd, rn, mdn, mdu, ru, mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l, pu, 0, 0,
+                               UB, BLS, L2, LDU, True, LOCAL, HAS_Z, SOFTPLUS, STORE_S, S_TM, False)
     if LOCAL:
         gl.store(H + ((i_b * NSEG + i_s) * Dm + rd[:, None]) * N + rn[None, :], h, mask=mdn)
         gl.store(sdt + (i_b * NSEG + i_s) * Dm + rdu, acc_dt, mask=mdu)

@@ -421,12 +421,27 @@ def _gluon_faster(u: torch.Tensor) -> bool:
     return (u.stride(2) == 1 and L > 256) or (u.stride(1) == 1 and L <= 256)
 
 
+def _stage_faster(u: torch.Tensor) -> bool:
+    """Where the Gluon forward reading B and C from shared memory (STAGE) beat it reading them from
+    global memory on an H100 (BENCHMARKS.md, kernels run 7): channels contiguous (MambAttention's
+    frequency pass, 1600 x 256 x 101: 0.65 -> 0.40 ms); time-contiguous it was 1.3-1.4x slower."""
+    return u.stride(1) == 1
+
+
 def _carry_rows(Bt: int, Dm: int, BN: int, device) -> int:
     """Channels per program of the backward's carry (pass 2): as many programs as fill the GPU."""
     BDc = max(1, min(16, 2048 // BN))
     while BDc > 1 and triton.cdiv(Dm, BDc) * Bt < 4 * _sm_count(device):
         BDc //= 2
     return BDc
+
+
+def _bc_rows(X: torch.Tensor, L: int) -> torch.Tensor:
+    """B or C ([Bt, N, L], N <= 16) as fp32 [Bt, L, 16], states padded with zeros: the Gluon kernels copy
+    it into shared memory 16 steps at a time with 16-byte async copies."""
+    out = torch.zeros(X.shape[0], L, 16, device=X.device, dtype=torch.float32)
+    out[:, :, :X.shape[1]] = X.transpose(1, 2)
+    return out
 
 
 def _strides3(x):
@@ -481,7 +496,12 @@ def scan_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, s0, store_fina
         NSEG, SEG = _seq_geometry(Bt, Dm, L, cfg["BLS"], _sm_count(dev), nw, BD, per_sm)
     H = torch.empty(Bt, NSEG, Dm, N, device=dev, dtype=f32) if NSEG > 1 else S
     sdt = torch.empty(Bt, NSEG, Dm, device=dev, dtype=f32) if NSEG > 1 else S
-    args = (u, delta, A, B, C, D if D is not None else A, zz, delta_bias if delta_bias is not None else A, s0_,
+    bc = (B, C)
+    if gluon:   # + fp32 [Bt, L, 16] copies of B and C (states padded with zeros) for STAGE
+        stage = cfg.get("stage_bc", _stage_faster(u))
+        tiles["STAGE"] = stage
+        bc = (B, C, *(_bc_rows(x, L) for x in (B, C))) if stage else (B, C, B, C)
+    args = (u, delta, A, *bc, D if D is not None else A, zz, delta_bias if delta_bias is not None else A, s0_,
             out, sf, S, H, sdt,
             *_strides3(u), *_strides3(delta), *_strides3(zz), *_strides3(B), *_strides3(C), *_strides3(out),
             Dm, N, L, NSEG, SEG, NS)
@@ -543,11 +563,7 @@ def scan_bwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, S, dout, dsf, 
         SUB = cfg["SUB"]
         assert BL % SUB == 0 and tuple(S.shape) == (Bt, triton.cdiv(L, SUB), Dm, N)
         dBC = torch.zeros(Bt, 2, N, L, device=dev, dtype=f32)
-        # B and C as fp32 [Bt, L, 16] (states padded with zeros), which the kernel copies into shared
-        # memory 16 steps at a time with 16-byte async copies
-        Bf, Cf = (torch.zeros(Bt, L, 16, device=dev, dtype=f32) for _ in range(2))
-        Bf[:, :, :N] = B.transpose(1, 2)
-        Cf[:, :, :N] = C.transpose(1, 2)
+        Bf, Cf = _bc_rows(B, L), _bc_rows(C, L)
         bwd_kernel[(triton.cdiv(Dm, 32), NC, Bt)](
             u, delta, A, Bf, Cf, D if D is not None else A, zz, bias, S, K, dout, du, ddelta, dz, dA, dBC, dD, dbias,
             *_strides3(u), *_strides3(delta), *_strides3(zz), *_strides3(dout),
