@@ -395,9 +395,12 @@ def config(Bt: int, Dm: int, N: int, L: int) -> dict:
 
 
 def _gluon_ok(u: torch.Tensor, N: int) -> bool:
-    """The Gluon kernels (forward, backward's first and third passes): NVIDIA GPUs, up to 16 states (all
-    held in one thread), not under the CPU interpreter (which runs Triton kernels only)."""
+    """The Gluon kernels (forward, backward's first and third passes): NVIDIA GPUs from Ampere on (the
+    third pass and the staged forward copy with cp.async), up to 16 states (all held in one thread),
+    not under the CPU interpreter (which runs Triton kernels only)."""
     if not u.is_cuda or torch.version.hip is not None or N > 16 or os.environ.get("TRITON_INTERPRET") == "1":
+        return False
+    if torch.cuda.get_device_capability(u.device) < (8, 0):
         return False
     try:
         from .gluon_scan import fwd_kernel
