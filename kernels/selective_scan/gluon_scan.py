@@ -71,8 +71,58 @@ def _join4(x0, x1, x2, x3, LDU: gl.constexpr):
 
 
 @gluon.jit
+def _split16(x):
+    """The 16 columns of an [R, 16] tile held in one thread."""
+    e, o = _halves(x)
+    ee, eo = _halves(e)
+    oe, oo = _halves(o)
+    c0, c4, c8, c12 = _columns(ee)
+    c2, c6, c10, c14 = _columns(eo)
+    c1, c5, c9, c13 = _columns(oe)
+    c3, c7, c11, c15 = _columns(oo)
+    return c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15
+
+
+@gluon.jit
+def _interleave(e, o):
+    """The inverse of ``_halves``: [R, 2 W] with e in the even columns and o in the odd ones."""
+    R: gl.constexpr = e.shape[0]
+    W: gl.constexpr = e.shape[1]
+    return gl.join(e, o).reshape([R, 2 * W])
+
+
+@gluon.jit
+def _join16(c, LDP: gl.constexpr):
+    """16 per-step [BD] values (a tuple) as a [BD, 16] tile in layout LDP."""
+    LDU: gl.constexpr = gl.BlockedLayout([1, 4], [32, 1], [LDP.warps_per_cta[0], 1], [1, 0])
+    e = _interleave(_join4(c[0], c[4], c[8], c[12], LDU), _join4(c[2], c[6], c[10], c[14], LDU))
+    o = _interleave(_join4(c[1], c[5], c[9], c[13], LDU), _join4(c[3], c[7], c[11], c[15], LDU))
+    return gl.convert_layout(_interleave(e, o), LDP)
+
+
+@gluon.jit
+def _lg2(x):
+    # the special-function unit's log2 (gl.log is a ~25-instruction software routine)
+    return gl.inline_asm_elementwise("lg2.approx.ftz.f32 $0, $1;", "=f,f", [x], dtype=gl.float32, is_pure=True,
+                                     pack=1)
+
+
+@gluon.jit
+def _rcp(x):
+    # 1 / x on the special-function unit (fp32 division is a multi-instruction routine)
+    return gl.inline_asm_elementwise("rcp.approx.ftz.f32 $0, $1;", "=f,f", [x], dtype=gl.float32, is_pure=True,
+                                     pack=1)
+
+
+@gluon.jit
 def _softplus(x):
-    return gl.maximum(x, 0.0) + gl.log(1.0 + gl.exp(-gl.abs(x)))
+    # log(1 + e^-|x|) + max(x, 0), from exp2 and log2 (gl.exp adds a denormal fix-up to each)
+    return gl.maximum(x, 0.0) + _lg2(1.0 + gl.exp2(gl.abs(x) * -1.4426950408889634)) * 0.6931471805599453
+
+
+@gluon.jit
+def _sigmoid(x):
+    return _rcp(1.0 + gl.exp2(x * -1.4426950408889634))
 
 
 @gluon.constexpr_function
@@ -112,71 +162,82 @@ def _program_tiles(A, bias, Dv, i_d, Dm, N, BN: gl.constexpr, NW: gl.constexpr, 
 
 
 @gluon.jit
-def _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b, Dm, N, NS, rd, rn, mdn, mdu, ru,
-           mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l, bcs, bsub, csub,
-           UB: gl.constexpr, BLS: gl.constexpr, L2: gl.constexpr, LDU: gl.constexpr,
-           TAIL: gl.constexpr, LOCAL: gl.constexpr, HAS_Z: gl.constexpr, SOFTPLUS: gl.constexpr,
-           STORE_S: gl.constexpr, S_TM: gl.constexpr, STAGE: gl.constexpr):
-    """Steps c .. c + UB - 1 (those before t_hi when TAIL): returns the new state and sum of delta.
-    STAGE: B_t and C_t are rows bsub + k and csub + k of the shared buffer bcs (k = step - c), not
-    loads of B and C."""
+def _tail_block(h, acc_dt, raw, c, t_hi, a2, dskip, dbias, po, S, i_b, Dm, N, NS, rd, rn, mdn, mdu, ru, so_l, bcs,
+                bsub, csub, BLS: gl.constexpr, L2: gl.constexpr, LDU: gl.constexpr, LOCAL: gl.constexpr,
+                HAS_Z: gl.constexpr, SOFTPLUS: gl.constexpr, STORE_S: gl.constexpr, S_TM: gl.constexpr):
+    """Steps c .. c + 3 of a segment's last, partial piece (those before t_hi), given their
+    ``_raw_block`` (raw delta, u, z; B_t and C_t: rows bsub + k and csub + k of bcs, k = step - c):
+    returns the new state and sum of delta."""
     LD: gl.constexpr = gl.SliceLayout(1, L2)
     LN: gl.constexpr = gl.SliceLayout(0, L2)
     if STORE_S:
-        # SEG is a multiple of BLS, BLS of the block: the state entering every BLS-step chunk
+        # SEG is a multiple of BLS, BLS of 4: the state entering every BLS-step chunk
         if S_TM:   # [Bt, NS, D, N]: a warp's 32 states are one contiguous 2 KiB store
             s_off = ((i_b * NS + c // BLS) * Dm + rd[:, None]) * N + rn[None, :]
         else:
             s_off = ((i_b * Dm + rd[:, None]) * NS + c // BLS) * N + rn[None, :]
         gl.store(S + s_off, h, mask=mdn & (c % BLS == 0))
-    if TAIL:
-        m2 = mdu[:, None] & ((c + ru) < t_hi)[None, :]
-        mb = mnb[:, None] & ((c + rub) < t_hi)[None, :]
-    else:
-        m2 = mdu[:, None] & (ru >= 0)[None, :]
-        mb = mnb[:, None] & (rub >= 0)[None, :]
-    x = gl.load(pd + c * sd_l, mask=m2, other=0.0).to(gl.float32) + dbias
+    m2 = mdu[:, None] & ((c + ru) < t_hi)[None, :]
+    x = raw[0].to(gl.float32) + dbias
     if SOFTPLUS:
         x = _softplus(x)
     dt = gl.where(m2, x, 0.0)
-    ut = gl.load(pu + c * su_l, mask=m2, other=0.0).to(gl.float32)
+    ut = raw[1].to(gl.float32)
     if LOCAL:
         acc_dt += gl.sum(dt, axis=1)
-    d0, d1, d2, d3 = _columns(dt)
-    e0, e1, e2, e3 = _columns(dt * ut)
-    if STAGE:
-        b0 = bcs.index(bsub).load(LN)
-        b1 = bcs.index(bsub + 1).load(LN)
-        b2 = bcs.index(bsub + 2).load(LN)
-        b3 = bcs.index(bsub + 3).load(LN)
-    else:
-        b0, b1, b2, b3 = _columns(gl.load(pb + c * sb_l, mask=mb, other=0.0).to(gl.float32))
-    if LOCAL:
-        h = _step(h, a2, d0, e0, b0, LD, LN)
-        h = _step(h, a2, d1, e1, b1, LD, LN)
-        h = _step(h, a2, d2, e2, b2, LD, LN)
-        h = _step(h, a2, d3, e3, b3, LD, LN)
-    else:
-        if STAGE:
-            c0 = bcs.index(csub).load(LN)
-            c1 = bcs.index(csub + 1).load(LN)
-            c2 = bcs.index(csub + 2).load(LN)
-            c3 = bcs.index(csub + 3).load(LN)
-        else:
-            c0, c1, c2, c3 = _columns(gl.load(pc + c * sc_l, mask=mb, other=0.0).to(gl.float32))
-        h = _step(h, a2, d0, e0, b0, LD, LN)
-        y0 = _y(h, c0, LN)
-        h = _step(h, a2, d1, e1, b1, LD, LN)
-        y1 = _y(h, c1, LN)
-        h = _step(h, a2, d2, e2, b2, LD, LN)
-        y2 = _y(h, c2, LN)
-        h = _step(h, a2, d3, e3, b3, LD, LN)
-        y3 = _y(h, c3, LN)
-        y = _join4(y0, y1, y2, y3, LDU) + dskip * ut
+    d = _columns(dt)
+    e = _columns(dt * ut)
+    ys = ()
+    for k in gl.static_range(4):
+        h = _step(h, a2, d[k], e[k], bcs.index(bsub + k).load(LN), LD, LN)
+        if not LOCAL:
+            ys = ys + (_y(h, bcs.index(csub + k).load(LN), LN),)
+    if not LOCAL:
+        y = _join4(ys[0], ys[1], ys[2], ys[3], LDU) + dskip * ut
         if HAS_Z:
-            zt = gl.load(pz + c * sz_l, mask=m2, other=0.0).to(gl.float32)
-            y = y * zt / (1.0 + gl.exp(-zt))
+            zt = raw[2].to(gl.float32)
+            y = y * zt * _sigmoid(zt)
         gl.store(po + c * so_l, y.to(po.dtype.element_ty), mask=m2)
+    return h, acc_dt
+
+
+@gluon.jit
+def _piece(h, acc_dt, raw, c, a2, dskip, dbias, po, mp, S, i_b, Dm, N, NS, rd, rn, mdn, so_l, bcs, bsub, csub,
+           BLS: gl.constexpr, L2: gl.constexpr, LDP: gl.constexpr, LOCAL: gl.constexpr, HAS_Z: gl.constexpr,
+           SOFTPLUS: gl.constexpr, STORE_S: gl.constexpr, S_TM: gl.constexpr):
+    """Steps c .. c + 15, all before the segment's end, given their delta, u and z as [BD, 16] tiles
+    (16 contiguous steps: whole 32-byte sectors per thread where time is contiguous), B_t and C_t
+    rows bsub + k and csub + k of bcs, mp the [BD, 16] mask of the program's channels: returns the new
+    state and sum of delta."""
+    LD: gl.constexpr = gl.SliceLayout(1, L2)
+    LN: gl.constexpr = gl.SliceLayout(0, L2)
+    x = raw[0].to(gl.float32) + dbias
+    if SOFTPLUS:
+        x = _softplus(x)
+    ut = raw[1].to(gl.float32)
+    if LOCAL:
+        acc_dt += gl.convert_layout(gl.sum(x, axis=1), acc_dt.type.layout)
+    d = _split16(x)
+    e = _split16(x * ut)
+    SB: gl.constexpr = BLS if BLS < 16 else 16
+    ys = ()
+    for k in gl.static_range(16):
+        if STORE_S:
+            if k % SB == 0:   # the state entering every BLS-step chunk
+                if S_TM:
+                    s_off = ((i_b * NS + (c + k) // BLS) * Dm + rd[:, None]) * N + rn[None, :]
+                else:
+                    s_off = ((i_b * Dm + rd[:, None]) * NS + (c + k) // BLS) * N + rn[None, :]
+                gl.store(S + s_off, h, mask=mdn & ((c + k) % BLS == 0))
+        h = _step(h, a2, d[k], e[k], bcs.index(bsub + k).load(LN), LD, LN)
+        if not LOCAL:
+            ys = ys + (_y(h, bcs.index(csub + k).load(LN), LN),)
+    if not LOCAL:
+        y = _join16(ys, LDP) + dskip * ut
+        if HAS_Z:
+            zt = raw[2].to(gl.float32)
+            y = y * zt * _sigmoid(zt)
+        gl.store(po + c * so_l, y.to(po.dtype.element_ty), mask=mp)
     return h, acc_dt
 
 
@@ -188,15 +249,18 @@ def fwd_kernel(u, delta, A, B, C, Bf, Cf, Dv, z, bias, s0, out, sf, S, H, sdt,
                BN: gl.constexpr, NW: gl.constexpr, BLS: gl.constexpr,
                LOCAL: gl.constexpr, HAS_D: gl.constexpr, HAS_Z: gl.constexpr, HAS_BIAS: gl.constexpr,
                SOFTPLUS: gl.constexpr, HAS_S0: gl.constexpr, STORE_FINAL: gl.constexpr, STORE_S: gl.constexpr,
-               S_TM: gl.constexpr = False, STAGE: gl.constexpr = False):
+               S_TM: gl.constexpr = False):
     """One program: batch row i_b, channels [i_d BD, (i_d + 1) BD) with BD = 32 NW, the SEG steps of
-    segment i_s. Arguments, LOCAL and the buffers H, sdt, S, sf as in ``triton_scan._fwd_kernel``.
-    STAGE: B and C are read from fp32 [Bt, L, 16] copies Bf, Cf, 16 steps at a time copied into shared
-    memory asynchronously while the 16 before run (as the backward's third pass reads them)."""
+    segment i_s. Arguments, LOCAL and the buffers H, sdt, S, sf as in ``triton_scan._fwd_kernel``
+    (B and C unused). Time goes in 16-step pieces: each piece's B and C (from fp32 [Bt, L, 16] copies
+    Bf, Cf) are copied into shared memory asynchronously, and its delta, u and z loaded as [BD, 16]
+    tiles, while the piece before it runs (as the backward's third pass reads them)."""
     BD: gl.constexpr = 32 * NW
-    UB: gl.constexpr = 4
+    P: gl.constexpr = 16
+    LZ: gl.constexpr = HAS_Z and not LOCAL   # (the first pass needs no z)
     L2: gl.constexpr = _layouts(BN, NW)[0]
     LDU: gl.constexpr = _layouts(BN, NW)[1]
+    LDP: gl.constexpr = gl.BlockedLayout([1, P], [32, 1], [NW, 1], [1, 0])
     i_d = gl.program_id(0)
     i_s = gl.program_id(1)
     i_b = gl.program_id(2).to(gl.int64)
@@ -207,56 +271,69 @@ def fwd_kernel(u, delta, A, B, C, Bf, Cf, Dv, z, bias, s0, out, sf, S, H, sdt,
     if not LOCAL:
         if i_s > 0:
             # (H is a dummy of out's dtype when NSEG = 1)
-            h = gl.load(H + ((i_b * NSEG + i_s) * Dm + rd[:, None]) * N + rn[None, :], mask=mdn,
+            h = gl.load(H + ((i_b * NSEG + i_s - 1) * Dm + rd[:, None]) * N + rn[None, :], mask=mdn,
                         other=0.0).to(gl.float32)
         elif HAS_S0:
             h = gl.load(s0 + state_off, mask=mdn, other=0.0).to(gl.float32)
     acc_dt = gl.zeros([BD], gl.float32, layout=gl.SliceLayout(1, LDU))
     t_lo = i_s * SEG
     t_hi = gl.minimum(t_lo + SEG, L)
-    pu = u + i_b * su_b + rdu[:, None] * su_d + ru[None, :] * su_l
-    pd = delta + i_b * sd_b + rdu[:, None] * sd_d + ru[None, :] * sd_l
-    pz = z + i_b * sz_b + rdu[:, None] * sz_d + ru[None, :] * sz_l
-    po = out + i_b * so_b + rdu[:, None] * so_d + ru[None, :] * so_l
-    # full blocks without time masks (a mask that varies along the block's steps splits its vector
-    # loads into scalar ones), then the last, partial block with them
-    if STAGE:
-        P: gl.constexpr = 16
-        bcs_w = gl.allocate_shared_memory(gl.float32, [4 * P, 16], gl.SwizzledSharedLayout(1, 1, 1, order=[1, 0]))
-        bcs = bcs_w._reinterpret(gl.float32, [4 * P, 16], gl.SwizzledSharedLayout(1, 1, 1, order=[0]))
-        npc = gl.cdiv(t_hi - t_lo, P)
-        _stage_bc(bcs_w, 0, Bf, Cf, i_b * L, t_lo, L, P, NW, True)
-        for p in range(0, npc):
-            st = p % 2
-            p_lo = t_lo + p * P
-            p_hi = gl.minimum(p_lo + P, t_hi)
-            p_full = p_lo + (p_hi - p_lo) // UB * UB
-            _stage_bc(bcs_w, 1 - st, Bf, Cf, i_b * L, p_lo + P, L, P, NW, p + 1 < npc)
-            async_copy.wait_group(1)
-            gl.thread_barrier()
-            for c in range(p_lo, p_full, UB):
-                h, acc_dt = _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pu, pu, S, i_b, Dm, N, NS,
-                                   rd, rn, mdn, mdu, ru, mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l,
-                                   bcs, 2 * st * P + c - p_lo, (2 * st + 1) * P + c - p_lo,
-                                   UB, BLS, L2, LDU, False, LOCAL, HAS_Z, SOFTPLUS, STORE_S, S_TM, True)
-            if p_full < p_hi:
-                h, acc_dt = _block(h, acc_dt, p_full, t_hi, a2, dskip, dbias, pu, pd, pz, po, pu, pu, S, i_b, Dm, N,
-                                   NS, rd, rn, mdn, mdu, ru, mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l,
-                                   bcs, 2 * st * P + p_full - p_lo, (2 * st + 1) * P + p_full - p_lo,
-                                   UB, BLS, L2, LDU, True, LOCAL, HAS_Z, SOFTPLUS, STORE_S, S_TM, True)
-            gl.thread_barrier()   # (the next piece's copy overwrites this stage)
+    # [BD, 16] tiles of full pieces: 16 contiguous steps per thread (two 16-byte loads of 16-bit data
+    # where time is contiguous); a condition uniform over the piece keeps them vectors
+    rdp = i_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LDP))
+    rp = gl.arange(0, P, layout=gl.SliceLayout(0, LDP))
+    fullp = (rdp < Dm)[:, None] & (rp >= 0)[None, :]
+    pu16 = u + i_b * su_b + rdp[:, None] * su_d + rp[None, :] * su_l
+    pd16 = delta + i_b * sd_b + rdp[:, None] * sd_d + rp[None, :] * sd_l
+    pz16 = z + i_b * sz_b + rdp[:, None] * sz_d + rp[None, :] * sz_l
+    po16 = out + i_b * so_b + rdp[:, None] * so_d + rp[None, :] * so_l
+    if HAS_BIAS:
+        dbias_p = gl.load(bias + rdp, mask=rdp < Dm, other=0.0)[:, None]
     else:
-        pb = B + i_b * sb_b + rnb[:, None] * sb_n + rub[None, :] * sb_l
-        pc = C + i_b * sc_b + rnb[:, None] * sc_n + rub[None, :] * sc_l
-        t_full = t_lo + (t_hi - t_lo) // UB * UB
-        for c in range(t_lo, t_full, UB):
-            h, acc_dt = _block(h, acc_dt, c, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b, Dm, N, NS, rd,
-                               rn, mdn, mdu, ru, mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l, pu, 0, 0,
-                               UB, BLS, L2, LDU, False, LOCAL, HAS_Z, SOFTPLUS, STORE_S, S_TM, False)
-        if t_full < t_hi:
-            h, acc_dt = _block(h, acc_dt, t_full, t_hi, a2, dskip, dbias, pu, pd, pz, po, pb, pc, S, i_b, Dm, N, NS,
-                               rd, rn, mdn, mdu, ru, mnb, rub, su_l, sd_l, sz_l, so_l, sb_l, sc_l, pu, 0, 0,
-                               UB, BLS, L2, LDU, True, LOCAL, HAS_Z, SOFTPLUS, STORE_S, S_TM, False)
+        dbias_p = gl.zeros([BD, 1], gl.float32, layout=LDP)
+    if HAS_D:
+        dskip_p = gl.load(Dv + rdp, mask=rdp < Dm, other=0.0)[:, None]
+    else:
+        dskip_p = gl.zeros([BD, 1], gl.float32, layout=LDP)
+    # B and C of a piece, two stages: [stage 0 B, stage 0 C, stage 1 B, stage 1 C] x [16, 16], written
+    # by the copies through a rank-2 view and read a row at a time through a rank-1 one
+    bcs_w = gl.allocate_shared_memory(gl.float32, [4 * P, 16], gl.SwizzledSharedLayout(1, 1, 1, order=[1, 0]))
+    bcs = bcs_w._reinterpret(gl.float32, [4 * P, 16], gl.SwizzledSharedLayout(1, 1, 1, order=[0]))
+    npc = gl.cdiv(t_hi - t_lo, P)
+    n_full = (t_hi - t_lo) // P
+    _stage_bc(bcs_w, 0, Bf, Cf, i_b * L, t_lo, L, P, NW, True)
+    raw = _raw_block(t_lo, fullp & (n_full > 0), pd16, pu16, pz16, pz16, sd_l, su_l, sz_l, sz_l, LZ, False)
+    for q in range(0, n_full):
+        c = t_lo + q * P
+        st = q % 2
+        _stage_bc(bcs_w, 1 - st, Bf, Cf, i_b * L, c + P, L, P, NW, q + 1 < npc)
+        async_copy.wait_group(1)
+        gl.thread_barrier()
+        raw_nx = _raw_block(c + P, fullp & (q + 1 < n_full), pd16, pu16, pz16, pz16, sd_l, su_l, sz_l, sz_l, LZ,
+                            False)
+        h, acc_dt = _piece(h, acc_dt, raw, c, a2, dskip_p, dbias_p, po16, fullp, S, i_b, Dm, N, NS, rd, rn, mdn,
+                           so_l, bcs, 2 * st * P, (2 * st + 1) * P, BLS, L2, LDP, LOCAL, HAS_Z, SOFTPLUS, STORE_S,
+                           S_TM)
+        raw = raw_nx
+        gl.thread_barrier()   # (the next piece's copy overwrites this stage)
+    # the last, partial piece: 4-step blocks with time masks
+    t_pf = t_lo + n_full * P
+    if t_pf < t_hi:
+        st = n_full % 2
+        _stage_bc(bcs_w, 1 - st, Bf, Cf, i_b * L, t_pf + P, L, P, NW, False)   # (keeps the wait count)
+        async_copy.wait_group(1)
+        gl.thread_barrier()
+        pu = u + i_b * su_b + rdu[:, None] * su_d + ru[None, :] * su_l
+        pd = delta + i_b * sd_b + rdu[:, None] * sd_d + ru[None, :] * sd_l
+        pz = z + i_b * sz_b + rdu[:, None] * sz_d + ru[None, :] * sz_l
+        po = out + i_b * so_b + rdu[:, None] * so_d + ru[None, :] * so_l
+        for c in range(t_pf, t_hi, 4):
+            m2 = mdu[:, None] & ((c + ru) < t_hi)[None, :]
+            rawt = _raw_block(c, m2, pd, pu, pz, pz, sd_l, su_l, sz_l, sz_l, LZ, False)
+            h, acc_dt = _tail_block(h, acc_dt, rawt, c, t_hi, a2, dskip, dbias, po, S, i_b, Dm, N, NS, rd, rn, mdn,
+                                    mdu, ru, so_l, bcs, 2 * st * P + c - t_pf, (2 * st + 1) * P + c - t_pf, BLS, L2,
+                                    LDU, LOCAL, HAS_Z, SOFTPLUS, STORE_S, S_TM)
+    async_copy.wait_group(0)
     if LOCAL:
         gl.store(H + ((i_b * NSEG + i_s) * Dm + rd[:, None]) * N + rn[None, :], h, mask=mdn)
         gl.store(sdt + (i_b * NSEG + i_s) * Dm + rdu, acc_dt, mask=mdu)
@@ -305,7 +382,7 @@ def bwd_local_kernel(delta, A, C, z, bias, dout, Gl, P,
         dy = gl.load(po + c0 * so_l, mask=m2, other=0.0).to(gl.float32)
         if HAS_Z:
             zt = gl.load(pz + c0 * sz_l, mask=m2, other=0.0).to(gl.float32)
-            dy = dy * zt / (1.0 + gl.exp(-zt))
+            dy = dy * zt * _sigmoid(zt)
         mb = mnb[:, None] & ((c0 + rub) < t_hi)[None, :]
         d0, d1, d2, d3 = _columns(dnx)
         y0, y1, y2, y3 = _columns(dy)
@@ -387,16 +464,20 @@ def _stage_bc(bcs, st, Bf, Cf, row0, s_lo, L, T: gl.constexpr, NW: gl.constexpr,
 
 
 @gluon.jit
-def _raw_block(c, m2, pd, pu, po, pz, sd_l, su_l, so_l, sz_l, HAS_Z: gl.constexpr):
-    """delta_raw, u, dout and z of steps c .. c + 3 ([BD, 4] each, in their own dtype; 0 where not m2)."""
+def _raw_block(c, m2, pd, pu, pz, po, sd_l, su_l, sz_l, so_l, HAS_Z: gl.constexpr, HAS_DO: gl.constexpr):
+    """delta_raw, u, z and (HAS_DO) dout of steps c .. c + 3 ([BD, 4] each, in their own dtype; 0 where
+    not m2; a stand-in where absent)."""
     x = gl.load(pd + c * sd_l, mask=m2, other=0.0)
     ut = gl.load(pu + c * su_l, mask=m2, other=0.0)
-    do = gl.load(po + c * so_l, mask=m2, other=0.0)
     if HAS_Z:
         zt = gl.load(pz + c * sz_l, mask=m2, other=0.0)
     else:
-        zt = do
-    return x, ut, do, zt
+        zt = ut
+    if HAS_DO:
+        do = gl.load(po + c * so_l, mask=m2, other=0.0)
+    else:
+        do = ut
+    return x, ut, zt, do
 
 
 @gluon.jit
@@ -411,15 +492,15 @@ def _tape_block(h, dD_acc, raw, m2, tape, rows, bcs, bsub, c, s_lo, a2, dbias,
     x = raw[0].to(gl.float32) + dbias
     if SOFTPLUS:
         dt = gl.where(m2, _softplus(x), 0.0)
-        sx = 1.0 / (1.0 + gl.exp(-x))
+        sx = _sigmoid(x)
     else:
         dt = gl.where(m2, x, 0.0)
         sx = gl.full_like(x, 1.0)
     ut = raw[1].to(gl.float32)
-    do = raw[2].to(gl.float32)
+    do = raw[3].to(gl.float32)
     if HAS_Z:
-        zt = raw[3].to(gl.float32)
-        sz = 1.0 / (1.0 + gl.exp(-zt))
+        zt = raw[2].to(gl.float32)
+        sz = _sigmoid(zt)
         dy = do * zt * sz
         wz = do * sz * (1.0 + zt * (1.0 - sz))
     else:
@@ -600,15 +681,16 @@ def bwd_kernel(u, delta, A, Bf, Cf, Dv, z, bias, S, K, dout, du, ddelta, dz, dA,
         # full blocks, each block's inputs loaded a block ahead (a condition uniform over the block's
         # steps keeps the loads vectors), then the partial last one
         full = mdu[:, None] & (ru >= 0)[None, :]
-        raw = _raw_block(s_lo, full & (s_lo < s_full), pd, pu, po, pz, sd_l, su_l, so_l, sz_l, HAS_Z)
+        raw = _raw_block(s_lo, full & (s_lo < s_full), pd, pu, pz, po, sd_l, su_l, sz_l, so_l, HAS_Z, True)
         for c0 in range(s_lo, s_full, UB):
-            raw_nx = _raw_block(c0 + UB, full & (c0 + UB < s_full), pd, pu, po, pz, sd_l, su_l, so_l, sz_l, HAS_Z)
+            raw_nx = _raw_block(c0 + UB, full & (c0 + UB < s_full), pd, pu, pz, po, sd_l, su_l, sz_l, so_l, HAS_Z,
+                            True)
             h, dD_acc = _tape_block(h, dD_acc, raw, full, tape, rows, bcs, bsub, c0, s_lo, a2, dbias,
                                     L2, HAS_Z, SOFTPLUS)
             raw = raw_nx
         if s_full < s_hi:
             m2 = mdu[:, None] & ((s_full + ru) < t_hi)[None, :]
-            raw = _raw_block(s_full, m2, pd, pu, po, pz, sd_l, su_l, so_l, sz_l, HAS_Z)
+            raw = _raw_block(s_full, m2, pd, pu, pz, po, sd_l, su_l, sz_l, so_l, HAS_Z, True)
             h, dD_acc = _tape_block(h, dD_acc, raw, m2, tape, rows, bcs, bsub, s_full, s_lo, a2, dbias,
                                     L2, HAS_Z, SOFTPLUS)
             g, dtn, dA_acc, db_acc = _grad_block(g, dtn, dA_acc, db_acc, tape, rows, bcs, bsub, bsub + T, s_full,

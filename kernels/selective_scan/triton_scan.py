@@ -93,7 +93,7 @@ def _fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S, H, sdt,
 
     LOCAL: run the segment from h = 0 and write only its final state to H [Bt, NSEG, D, N] and the
     segment's sum of delta to sdt [Bt, NSEG, D] (its decay is exp(A sdt)); otherwise the segment
-    starts from H's entry for it (segments > 0, filled by _fwd_carry_kernel) or s0, writes out, the
+    starts from H's entry before it (segments > 0, filled by _fwd_carry_kernel) or s0, writes out, the
     backward's chunk states S every BLS steps and, in the last segment, the final state."""
     i_d, i_s, i_b = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
     rd = i_d * BD + tl.arange(0, BD)
@@ -109,7 +109,7 @@ def _fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S, H, sdt,
     h = tl.zeros([BD, BN], dtype=tl.float32)
     if not LOCAL:
         if i_s > 0:
-            h = tl.load(H + ((i_b * NSEG + i_s) * Dm + rd[:, None]) * N + rn[None, :], mask=mdn,
+            h = tl.load(H + ((i_b * NSEG + i_s - 1) * Dm + rd[:, None]) * N + rn[None, :], mask=mdn,
                         other=0.0).to(tl.float32)   # (H is a dummy of out's dtype when NSEG = 1)
         elif HAS_S0:
             h = tl.load(s0 + state_off, mask=mdn, other=0.0).to(tl.float32)
@@ -167,25 +167,33 @@ def _fwd_kernel(u, delta, A, B, C, Dv, z, bias, s0, out, sf, S, H, sdt,
 
 
 @triton.jit
-def _fwd_carry_kernel(A, s0, H, sdt, Dm, N, NSEG, BD: tl.constexpr, BN: tl.constexpr, HAS_S0: tl.constexpr):
-    """Between the two forward passes, sequentially over segments (cheap): the state entering segment
-    s + 1 is h_{s+1} = exp(A sdt_s) h_s + H_s (H_s: segment s's end state from h = 0); it replaces H_{s+1}."""
+def _fwd_carry_kernel(A, s0, H, sdt, Dm, N, NSEG, BD: tl.constexpr, BN: tl.constexpr, CT: tl.constexpr,
+                      HAS_S0: tl.constexpr):
+    """Between the two forward passes: the state entering segment s + 1 is h_{s+1} = exp(A sdt_s) h_s + H_s
+    (H_s: segment s's end state from h = 0). It is written over H_s, which only the same tile reads, so
+    the second pass reads segment s's entering state from H_{s-1}. The recurrence runs over tiles of
+    CT segments, each an associative scan (one load latency per tile: a segment-by-segment loop took
+    0.13 ms at B 2, D 512, 132 segments)."""
     i_d, i_b = tl.program_id(0), tl.program_id(1).to(tl.int64)
-    rd = i_d * BD + tl.arange(0, BD)[:, None]
-    rn = tl.arange(0, BN)[None, :]
-    mdn = (rd < Dm) & (rn < N)
+    rd = i_d * BD + tl.arange(0, BD)[:, None, None]
+    rc = tl.arange(0, CT)[None, :, None]
+    rn = tl.arange(0, BN)[None, None, :]
+    md = rd < Dm
+    mdn = md & (rn < N)
     a = tl.load(A + rd * N + rn, mask=mdn, other=0.0).to(tl.float32)
-    h = tl.zeros([BD, BN], dtype=tl.float32)
+    h = tl.zeros([BD, 1, BN], dtype=tl.float32)
     if HAS_S0:
         h = tl.load(s0 + (i_b * Dm + rd) * N + rn, mask=mdn, other=0.0).to(tl.float32)
-    off = (i_b * NSEG * Dm + rd) * N + rn
-    hl = tl.load(H + off, mask=mdn, other=0.0)
-    for s in range(0, NSEG - 1):
-        d = tl.load(sdt + (i_b * NSEG + s) * Dm + rd, mask=rd < Dm, other=0.0)
-        h = tl.exp(a * d) * h + hl
-        off += Dm * N
-        hl = tl.load(H + off, mask=mdn, other=0.0)      # segment s + 1's own end state, before it is replaced
-        tl.store(H + off, h, mask=mdn)
+    for t in range(0, tl.cdiv(NSEG - 1, CT)):
+        sg = t * CT + rc
+        ms = md & (sg < NSEG - 1)
+        d = tl.load(sdt + (i_b * NSEG + sg) * Dm + rd, mask=ms, other=0.0)
+        off = ((i_b * NSEG + sg) * Dm + rd) * N + rn
+        hl = tl.load(H + off, mask=ms & (rn < N), other=0.0)
+        pa, pb = tl.associative_scan((tl.exp(a * d), hl), 1, _affine)   # (masked segments: the identity)
+        ht = pb + pa * h
+        tl.store(H + off, ht, mask=ms & (rn < N))
+        h = tl.sum(tl.where(rc == CT - 1, ht, 0.0), 1, keep_dims=True)
 
 
 @triton.jit
@@ -416,19 +424,11 @@ def _gluon_pass3(u: torch.Tensor, N: int, cfg: dict) -> bool:
 
 
 def _gluon_faster(u: torch.Tensor) -> bool:
-    """Where the Gluon forward beat the Triton one on an H100 (BENCHMARKS.md, kernels run 6): time
-    contiguous and long (2 x 512 x 131072: 2.8x; MambAttention's time pass channels-first: 1.4x), or
-    channels contiguous and short (its frequency pass channels-last, L 101: 1.09x). Channels-last
-    and long, its [channels, 4] tiles are strided loads (0.8x); time-contiguous and short, 0.9x."""
-    L = u.shape[2]
-    return (u.stride(2) == 1 and L > 256) or (u.stride(1) == 1 and L <= 256)
-
-
-def _stage_faster(u: torch.Tensor) -> bool:
-    """Where the Gluon forward reading B and C from shared memory (STAGE) beat it reading them from
-    global memory on an H100 (BENCHMARKS.md, kernels run 7): channels contiguous (MambAttention's
-    frequency pass, 1600 x 256 x 101: 0.65 -> 0.40 ms); time-contiguous it was 1.3-1.4x slower."""
-    return u.stride(1) == 1
+    """Where the Gluon forward beat the Triton one on an H100 (BENCHMARKS.md, kernels run 8): everywhere
+    but time-contiguous and short (MambAttention's frequency pass channels-first, L 101: 0.97 against
+    0.87 ms). Long (2 x 512 x 131072) 1.8 against 6.8 ms; MambAttention's time pass 0.63 against 0.91
+    (channels-first) and 0.73 against 1.01 (channels-last)."""
+    return not (u.stride(2) == 1 and u.shape[2] <= 256)
 
 
 def _carry_rows(Bt: int, Dm: int, BN: int, device) -> int:
@@ -500,10 +500,8 @@ def scan_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, s0, store_fina
     H = torch.empty(Bt, NSEG, Dm, N, device=dev, dtype=f32) if NSEG > 1 else S
     sdt = torch.empty(Bt, NSEG, Dm, device=dev, dtype=f32) if NSEG > 1 else S
     bc = (B, C)
-    if gluon:   # + fp32 [Bt, L, 16] copies of B and C (states padded with zeros) for STAGE
-        stage = cfg.get("stage_bc", _stage_faster(u))
-        tiles["STAGE"] = stage
-        bc = (B, C, *(_bc_rows(x, L) for x in (B, C))) if stage else (B, C, B, C)
+    if gluon:   # + fp32 [Bt, L, 16] copies of B and C (states padded with zeros), copied into shared memory
+        bc = (B, C, *(_bc_rows(x, L) for x in (B, C)))
     args = (u, delta, A, *bc, D if D is not None else A, zz, delta_bias if delta_bias is not None else A, s0_,
             out, sf, S, H, sdt,
             *_strides3(u), *_strides3(delta), *_strides3(zz), *_strides3(B), *_strides3(C), *_strides3(out),
@@ -511,9 +509,11 @@ def scan_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, s0, store_fina
     if NSEG > 1:
         kernel[(triton.cdiv(Dm, BD), NSEG - 1, Bt)](
             *args, **tiles, LOCAL=True, **flags, STORE_FINAL=False, STORE_S=False, num_warps=nw)
-        BDc = max(1, min(16, 2048 // cfg["BN"]))
-        _fwd_carry_kernel[(triton.cdiv(Dm, BDc), Bt)](A, s0_, H, sdt, Dm, N, NSEG, BDc, cfg["BN"], s0 is not None,
-                                                      num_warps=4)
+        BDc = _carry_rows(Bt, Dm, cfg["BN"], dev)
+        CT = cfg.get("CT", min(64, triton.next_power_of_2(NSEG - 1)))
+        _fwd_carry_kernel[(triton.cdiv(Dm, BDc), Bt)](A, s0_, H, sdt, Dm, N, NSEG, BDc, cfg["BN"], CT,
+                                                      s0 is not None,
+                                                      num_warps=max(1, min(4, BDc * CT * cfg["BN"] // 256)))
     kernel[(triton.cdiv(Dm, BD), NSEG, Bt)](
         *args, **tiles, LOCAL=False, **flags, STORE_FINAL=store_final, STORE_S=store_states, S_TM=s_tm,
         num_warps=nw)

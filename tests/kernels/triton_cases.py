@@ -184,12 +184,12 @@ if not INTERPRET:
 # forward in 32-step segments of 8 channels (4 steps unrolled) storing the state every 32 steps, the
 # backward in 32-step chunks of 2 channels and a carry over one-chunk tiles, so states and adjoints
 # cross segment, chunk and tile boundaries and channel blocks are ragged; on a GPU "chunks" runs the
-# Gluon kernels (the forward with B and C through shared memory, the backward's first pass, and its
-# third in 8-step pieces) and "chunks-triton" the Triton ones ("auto" picks per shape). Under the interpreter
+# Gluon kernels (the forward, the backward's first pass, and its third in 8-step pieces) and
+# "chunks-triton" the Triton ones ("auto" picks per shape). Under the interpreter
 # "auto" runs on three cases only (each program is interpreted: seconds apiece).
 SS_CFG = [pytest.param(None, id="auto"),
           pytest.param(dict(BLS=32, BDB=2, BDQ=8, nw_q=1, TQ=4, SEGQ=32, WQ=16, gluon=True, gluon_bwd=True,
-                            SUB=8, CT=1, stage_bc=True), id="chunks")]
+                            SUB=8, CT=1), id="chunks")]
 if not INTERPRET:   # on a GPU the forward is the Gluon kernel (N <= 16); the Triton one too, here
     SS_CFG.append(pytest.param(dict(BLS=32, BDB=2, BDQ=8, nw_q=1, TQ=4, SEGQ=32, WQ=16, gluon=False,
                                     gluon_bwd=False, gluon3=False), id="chunks-triton"))
