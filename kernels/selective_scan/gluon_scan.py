@@ -664,6 +664,11 @@ def bwd_kernel(u, delta, A, Bf, Cf, Dv, z, bias, S, K, dout, du, ddelta, dz, dA,
     _stage_bc(bcs_w, 0, Bf, Cf, row0, t_lo + (nsub - 1) * T, L, T, NW, True)
     h_nx = gl.load(S + ((i_b * NSF + (t_lo // T + nsub - 1)) * Dm + rd[:, None]) * N + rn[None, :], mask=mdn,
                    other=0.0)
+    # the first block of a piece is loaded during the piece before (the last piece in time, the first
+    # done, is the only one that can be partial)
+    full = mdu[:, None] & (ru >= 0)[None, :]
+    s_lo0 = t_lo + (nsub - 1) * T
+    raw_first = _raw_block(s_lo0, full & (s_lo0 + UB <= t_hi), pd, pu, pz, po, sd_l, su_l, sz_l, so_l, HAS_Z, True)
     for jj in range(0, nsub):
         s_lo = t_lo + (nsub - 1 - jj) * T
         s_hi = gl.minimum(s_lo + T, t_hi)
@@ -680,14 +685,14 @@ def bwd_kernel(u, delta, A, Bf, Cf, Dv, z, bias, S, K, dout, du, ddelta, dz, dA,
                        mask=mdn & (jj + 1 < nsub), other=0.0)
         # full blocks, each block's inputs loaded a block ahead (a condition uniform over the block's
         # steps keeps the loads vectors), then the partial last one
-        full = mdu[:, None] & (ru >= 0)[None, :]
-        raw = _raw_block(s_lo, full & (s_lo < s_full), pd, pu, pz, po, sd_l, su_l, sz_l, so_l, HAS_Z, True)
+        raw = raw_first
         for c0 in range(s_lo, s_full, UB):
             raw_nx = _raw_block(c0 + UB, full & (c0 + UB < s_full), pd, pu, pz, po, sd_l, su_l, sz_l, so_l, HAS_Z,
-                            True)
+                                True)
             h, dD_acc = _tape_block(h, dD_acc, raw, full, tape, rows, bcs, bsub, c0, s_lo, a2, dbias,
                                     L2, HAS_Z, SOFTPLUS)
             raw = raw_nx
+        raw_first = _raw_block(s_lo - T, full & (jj + 1 < nsub), pd, pu, pz, po, sd_l, su_l, sz_l, so_l, HAS_Z, True)
         if s_full < s_hi:
             m2 = mdu[:, None] & ((s_full + ru) < t_hi)[None, :]
             raw = _raw_block(s_full, m2, pd, pu, pz, po, sd_l, su_l, sz_l, so_l, HAS_Z, True)
