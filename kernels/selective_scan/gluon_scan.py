@@ -4,11 +4,12 @@ and the backward's first and third passes.
 Same maths and outputs as ``triton_scan``'s kernels (Mamba-1, Gu & Dao 2023, Alg. 2, eq. 2a/4),
 with a layout plain Triton does not reach (it takes layouts from the loads): one channel per thread
 and all its N states in that thread, so sums over states (y_t = C_t . h_t, and the backward's) are
-sums inside the thread, no recurrence crosses threads, and steps come in blocks of 4 whose
-per-step inputs arrive as vector loads, u, delta and z as a [channels, 4] tile and B and C as a
-[states, 4] tile in every thread, taken apart into steps by splits (register renaming); or, where
-that measured faster (channels-last u), B and C are read from shared memory that asynchronous
-copies fill 16 steps ahead. Softplus and the gate run once per channel and step.
+sums inside the thread and no recurrence crosses threads. The forward goes through time in 16-step
+pieces: u, delta and z arrive as [channels, 16] tiles (16 contiguous steps per thread, whole
+32-byte sectors where time is contiguous) loaded one piece ahead and taken apart into steps by
+splits (register renaming); B and C are read from shared memory that asynchronous copies fill one
+piece ahead. Softplus and the gate run once per channel and step, on the special-function unit.
+The backward's first pass still takes 4-step blocks with B and C as [states, 4] tiles.
 
 The backward's third pass (``bwd_kernel``) needs h_t at every step in reverse order: it recomputes
 16-step pieces forward from states the forward kept every 16 steps, onto a per-thread tape in
@@ -16,9 +17,9 @@ shared memory, then runs the adjoint back over the piece. dB_t and dC_t are sums
 i.e. over the lanes of a warp: a reduce-scatter of shuffles (``_warp_sums``) gives each lane one of
 the 32 sums, added to global memory by vector atomics.
 
-On an H100 (BENCHMARKS.md, kernels runs 6-7) the forward is 2.8x faster than the Triton one at issue
-4's shape and 1.4x at MambAttention's channels-first time pass; with the backward's passes in this
-layout, forward plus backward is 2.7-4.1x faster than with the Triton third pass. Gluon kernels do
+On an H100 (BENCHMARKS.md, kernels runs 6-8) the forward is 4.3x faster than the Triton one at issue
+4's shape (1.57 against 6.75 ms) and 1.4-1.5x at MambAttention's time pass; with the backward's
+passes in this layout, forward plus backward is 2.7-4.1x faster than with the Triton third pass. Gluon kernels do
 not run under Triton's CPU interpreter: there the Triton kernels serve, and the tests run these on a
 GPU.
 """
