@@ -344,35 +344,48 @@ def fwd_kernel(u, delta, A, B, C, Bf, Cf, Dv, z, bias, s0, out, sf, S, H, sdt,
 
 
 @gluon.jit
-def bwd_local_kernel(delta, A, C, z, bias, dout, Gl, P,
-                     sd_b, sd_d, sd_l, sz_b, sz_d, sz_l, sc_b, sc_n, sc_l, so_b, so_d, so_l,
+def bwd_local_kernel(delta, A, Cf, z, bias, dout, Gl, P,
+                     sd_b, sd_d, sd_l, sz_b, sz_d, sz_l, so_b, so_d, so_l,
                      Dm, N, L, NC,
                      BN: gl.constexpr, NW: gl.constexpr, BL: gl.constexpr,
                      HAS_Z: gl.constexpr, HAS_BIAS: gl.constexpr, SOFTPLUS: gl.constexpr):
     """The backward's first pass (``triton_scan._bwd_local_kernel``) in the forward's layout: for
     chunk c of BL steps, the adjoint g_t = dy_t C_t + a_{t+1} g_{t+1} run back from zero to the
-    chunk's first step (Gl) and the product of the chunk's a_{t+1} (P), both [Bt, D, NC, N]."""
+    chunk's first step (Gl) and the product of the chunk's a_{t+1} (P), both [Bt, D, NC, N]. As the
+    forward, in 16-step pieces (from the chunk's end): delta, dout and z as [BD, 16] tiles loaded a
+    piece ahead, C (fp32 [Bt, L, 16] copy Cf) copied into shared memory a piece ahead; a last, partial
+    piece goes first, in 4-step blocks with time masks."""
     BD: gl.constexpr = 32 * NW
     UB: gl.constexpr = 4
+    PS: gl.constexpr = 16
     L2: gl.constexpr = _layouts(BN, NW)[0]
     LD: gl.constexpr = gl.SliceLayout(1, L2)
     LN: gl.constexpr = gl.SliceLayout(0, L2)
+    LDP: gl.constexpr = gl.BlockedLayout([1, PS], [32, 1], [NW, 1], [1, 0])
     i_d = gl.program_id(0)
     c = gl.program_id(1)
     i_b = gl.program_id(2).to(gl.int64)
     rd, rn, mdn, a2, rdu, ru, mdu, rnb, rub, mnb, dbias, _ = _program_tiles(A, bias, A, i_d, Dm, N, BN, NW,
                                                                             HAS_BIAS, False)
+    t_lo = c * BL
+    t_hi = gl.minimum(t_lo + BL, L)
+    n_full = (t_hi - t_lo) // PS
+    t_pf = t_lo + n_full * PS
+    g = gl.zeros([BD, BN], gl.float32, layout=L2)
+    p = gl.full([BD, BN], 1.0, gl.float32, layout=L2)
+    bcs_w = gl.allocate_shared_memory(gl.float32, [4 * PS, 16], gl.SwizzledSharedLayout(1, 1, 1, order=[1, 0]))
+    bcs = bcs_w._reinterpret(gl.float32, [4 * PS, 16], gl.SwizzledSharedLayout(1, 1, 1, order=[0]))
+    row0 = i_b * L
+    # the partial piece [t_pf, t_hi): C of it (rows 16 on: "C" of stage 0), 4-step blocks from its end
+    _stage_bc(bcs_w, 0, Cf, Cf, row0, t_pf, L, PS, NW, t_pf < t_hi)
+    async_copy.wait_group(0)
+    gl.thread_barrier()
     pd = delta + i_b * sd_b + rdu[:, None] * sd_d + ru[None, :] * sd_l
     pz = z + i_b * sz_b + rdu[:, None] * sz_d + ru[None, :] * sz_l
     po = dout + i_b * so_b + rdu[:, None] * so_d + ru[None, :] * so_l
-    pc = C + i_b * sc_b + rnb[:, None] * sc_n + rub[None, :] * sc_l
-    g = gl.zeros([BD, BN], gl.float32, layout=L2)
-    p = gl.full([BD, BN], 1.0, gl.float32, layout=L2)
-    t_lo = c * BL
-    t_hi = gl.minimum(t_lo + BL, L)
-    nblk = (t_hi - t_lo + UB - 1) // UB
+    nblk = (t_hi - t_pf + UB - 1) // UB
     for j in range(0, nblk):
-        c0 = t_lo + (nblk - 1 - j) * UB
+        c0 = t_pf + (nblk - 1 - j) * UB
         # delta_{t+1}: the step after the chunk's last is the next chunk's first; none after L (a = 1)
         mn1 = mdu[:, None] & ((c0 + 1 + ru) < L)[None, :]
         x = gl.load(pd + (c0 + 1) * sd_l, mask=mn1, other=0.0).to(gl.float32) + dbias
@@ -384,14 +397,56 @@ def bwd_local_kernel(delta, A, C, z, bias, dout, Gl, P,
         if HAS_Z:
             zt = gl.load(pz + c0 * sz_l, mask=m2, other=0.0).to(gl.float32)
             dy = dy * zt * _sigmoid(zt)
-        mb = mnb[:, None] & ((c0 + rub) < t_hi)[None, :]
-        d0, d1, d2, d3 = _columns(dnx)
-        y0, y1, y2, y3 = _columns(dy)
-        c0_, c1_, c2_, c3_ = _columns(gl.load(pc + c0 * sc_l, mask=mb, other=0.0).to(gl.float32))
-        g, p = _adjoint_step(g, p, a2, d3, y3, c3_, LD, LN)
-        g, p = _adjoint_step(g, p, a2, d2, y2, c2_, LD, LN)
-        g, p = _adjoint_step(g, p, a2, d1, y1, c1_, LD, LN)
-        g, p = _adjoint_step(g, p, a2, d0, y0, c0_, LD, LN)
+        d = _columns(dnx)
+        y = _columns(dy)
+        for k in gl.static_range(3, -1, -1):
+            g, p = _adjoint_step(g, p, a2, d[k], y[k], bcs.index(PS + c0 - t_pf + k).load(LN), LD, LN)
+    gl.thread_barrier()   # (stage 0 is copied over next)
+    # full pieces, from the last: delta_{t+1} of a piece's last step is the first of the piece after it
+    mx = (rd < Dm) & (t_pf < L)
+    x = gl.load(delta + i_b * sd_b + rd * sd_d + t_pf * sd_l, mask=mx, other=0.0).to(gl.float32)
+    if HAS_BIAS:
+        x += gl.load(bias + rd, mask=rd < Dm, other=0.0)
+    if SOFTPLUS:
+        x = _softplus(x)
+    dtn = gl.where(mx, x, 0.0)
+    rdp = i_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LDP))
+    rp = gl.arange(0, PS, layout=gl.SliceLayout(0, LDP))
+    fullp = (rdp < Dm)[:, None] & (rp >= 0)[None, :]
+    pd16 = delta + i_b * sd_b + rdp[:, None] * sd_d + rp[None, :] * sd_l
+    pz16 = z + i_b * sz_b + rdp[:, None] * sz_d + rp[None, :] * sz_l
+    po16 = dout + i_b * so_b + rdp[:, None] * so_d + rp[None, :] * so_l
+    if HAS_BIAS:
+        dbias_p = gl.load(bias + rdp, mask=rdp < Dm, other=0.0)[:, None]
+    else:
+        dbias_p = gl.zeros([BD, 1], gl.float32, layout=LDP)
+    c_last = t_lo + (n_full - 1) * PS
+    _stage_bc(bcs_w, 0, Cf, Cf, row0, c_last, L, PS, NW, n_full > 0)
+    raw = _raw_block(c_last, fullp & (n_full > 0), pd16, po16, pz16, po16, sd_l, so_l, sz_l, so_l, HAS_Z, False)
+    for q in range(0, n_full):
+        cq = c_last - q * PS
+        st = q % 2
+        _stage_bc(bcs_w, 1 - st, Cf, Cf, row0, cq - PS, L, PS, NW, q + 1 < n_full)
+        async_copy.wait_group(1)
+        gl.thread_barrier()
+        raw_nx = _raw_block(cq - PS, fullp & (q + 1 < n_full), pd16, po16, pz16, po16, sd_l, so_l, sz_l, so_l, HAS_Z,
+                            False)
+        xp = raw[0].to(gl.float32) + dbias_p
+        if SOFTPLUS:
+            xp = _softplus(xp)
+        dyp = raw[1].to(gl.float32)
+        if HAS_Z:
+            zp = raw[2].to(gl.float32)
+            dyp = dyp * zp * _sigmoid(zp)
+        d = _split16(xp)
+        y = _split16(dyp)
+        csub = (2 * st + 1) * PS
+        for k in gl.static_range(PS - 1, -1, -1):
+            g, p = _adjoint_step(g, p, a2, dtn, y[k], bcs.index(csub + k).load(LN), LD, LN)
+            dtn = gl.convert_layout(d[k], LD)
+        raw = raw_nx
+        gl.thread_barrier()   # (the next piece's copy overwrites this stage)
+    async_copy.wait_group(0)
     off = ((i_b * Dm + rd[:, None]) * NC + c) * N + rn[None, :]
     gl.store(Gl + off, g, mask=mdn)
     gl.store(P + off, p, mask=mdn)

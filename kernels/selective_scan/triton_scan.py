@@ -539,12 +539,16 @@ def scan_bwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, S, dout, dsf, 
     K = torch.empty(Bt, Dm, NC, N, device=dev, dtype=f32)
     local_args = (delta, A, C, zz, bias, dout, Gl, P, *_strides3(delta), *_strides3(zz), *_strides3(C),
                   *_strides3(dout), Dm, N, L, NC)
+    gl1, gl3 = cfg.get("gluon_bwd", True) and _gluon_ok(u, N), _gluon_pass3(u, N, cfg)
+    # fp32 [Bt, L, 16] copies of B and C for the Gluon passes, which copy them into shared memory
+    Bf, Cf = (_bc_rows(B, L), _bc_rows(C, L)) if gl3 else (A, _bc_rows(C, L)) if gl1 and local else (A, A)
     if local:
-        if cfg.get("gluon_bwd", True) and _gluon_ok(u, N):   # faster at every shape measured (run 6)
+        if gl1:   # faster at every shape measured (run 6)
             from .gluon_scan import bwd_local_kernel
             nwg = cfg.get("nw_g", 1)
-            bwd_local_kernel[(triton.cdiv(Dm, 32 * nwg), NC, Bt)](*local_args, BN=BN, NW=nwg, BL=BL, **flags,
-                                                                   num_warps=nwg)
+            bwd_local_kernel[(triton.cdiv(Dm, 32 * nwg), NC, Bt)](
+                delta, A, Cf, zz, bias, dout, Gl, P, *_strides3(delta), *_strides3(zz), *_strides3(dout),
+                Dm, N, L, NC, BN=BN, NW=nwg, BL=BL, **flags, num_warps=nwg)
         else:
             _bwd_local_kernel[(triton.cdiv(Dm, BD), NC, Bt)](*local_args, BD, BN, BL, **flags, num_warps=nw)
     ds0 = torch.empty(Bt, Dm, N, device=dev, dtype=f32) if need_ds0 else None
@@ -563,12 +567,11 @@ def scan_bwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, S, dout, dsf, 
     dz = torch.empty(Bt, Dm, L, device=dev, dtype=z.dtype) if z is not None else du
     dA = torch.zeros(Dm, N, device=dev, dtype=f32)
     dD, dbias = torch.zeros(Dm, device=dev, dtype=f32), torch.zeros(Dm, device=dev, dtype=f32)
-    if _gluon_pass3(u, N, cfg):
+    if gl3:
         from .gluon_scan import bwd_kernel
         SUB = cfg["SUB"]
         assert BL % SUB == 0 and tuple(S.shape) == (Bt, triton.cdiv(L, SUB), Dm, N)
         dBC = torch.zeros(Bt, 2, N, L, device=dev, dtype=f32)
-        Bf, Cf = _bc_rows(B, L), _bc_rows(C, L)
         bwd_kernel[(triton.cdiv(Dm, 32), NC, Bt)](
             u, delta, A, Bf, Cf, D if D is not None else A, zz, bias, S, K, dout, du, ddelta, dz, dA, dBC, dD, dbias,
             *_strides3(u), *_strides3(delta), *_strides3(zz), *_strides3(dout),
