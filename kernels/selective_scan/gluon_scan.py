@@ -9,7 +9,7 @@ pieces: u, delta and z arrive as [channels, 16] tiles (16 contiguous steps per t
 32-byte sectors where time is contiguous) loaded one piece ahead and taken apart into steps by
 splits (register renaming); B and C are read from shared memory that asynchronous copies fill one
 piece ahead. Softplus and the gate run once per channel and step, on the special-function unit.
-The backward's first pass still takes 4-step blocks with B and C as [states, 4] tiles.
+The backward's first pass goes back through its chunk in the same pieces.
 
 The backward's third pass (``bwd_kernel``) needs h_t at every step in reverse order: it recomputes
 16-step pieces forward from states the forward kept every 16 steps, onto a per-thread tape in
@@ -128,29 +128,25 @@ def _sigmoid(x):
 
 @gluon.constexpr_function
 def _layouts(BN, NW):
-    """[channels, states] (h, A: a channel per thread, its states in it), [channels, 4 steps] (u,
-    delta, z, y) and [states, 4 steps] (B, C: the whole tile in every thread)."""
-    return (gl.BlockedLayout([1, BN], [32, 1], [NW, 1], [1, 0]), gl.BlockedLayout([1, 4], [32, 1], [NW, 1], [1, 0]),
-            gl.BlockedLayout([BN, 4], [1, 32], [1, NW], [1, 0]))
+    """[channels, states] (h, A: a channel per thread, its states in it) and [channels, 4 steps] (u,
+    delta, z, y of a 4-step block)."""
+    return gl.BlockedLayout([1, BN], [32, 1], [NW, 1], [1, 0]), gl.BlockedLayout([1, 4], [32, 1], [NW, 1], [1, 0])
 
 
 @gluon.jit
 def _program_tiles(A, bias, Dv, i_d, Dm, N, BN: gl.constexpr, NW: gl.constexpr, HAS_BIAS: gl.constexpr,
                    HAS_D: gl.constexpr):
-    """Indices and masks of a program's channels and states in the three layouts, A (scaled for exp2),
+    """Indices and masks of a program's channels and states in the two layouts, A (scaled for exp2),
     delta_bias and D. Masked channels/states get A = 0 (a = 1) and delta = 0 (b = 0): they carry zeros."""
     BD: gl.constexpr = 32 * NW
     L2: gl.constexpr = _layouts(BN, NW)[0]
     LDU: gl.constexpr = _layouts(BN, NW)[1]
-    LBU: gl.constexpr = _layouts(BN, NW)[2]
     rd = i_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, L2))
     rn = gl.arange(0, BN, layout=gl.SliceLayout(0, L2))
     mdn = (rd < Dm)[:, None] & (rn < N)[None, :]
     a2 = gl.load(A + rd[:, None] * N + rn[None, :], mask=mdn, other=0.0) * 1.4426950408889634
     rdu = i_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LDU))
     ru = gl.arange(0, 4, layout=gl.SliceLayout(0, LDU))
-    rnb = gl.arange(0, BN, layout=gl.SliceLayout(1, LBU))
-    rub = gl.arange(0, 4, layout=gl.SliceLayout(0, LBU))
     if HAS_BIAS:
         dbias = gl.load(bias + rdu, mask=rdu < Dm, other=0.0)[:, None]
     else:
@@ -159,7 +155,7 @@ def _program_tiles(A, bias, Dv, i_d, Dm, N, BN: gl.constexpr, NW: gl.constexpr, 
         dskip = gl.load(Dv + rdu, mask=rdu < Dm, other=0.0)[:, None]
     else:
         dskip = gl.zeros([BD, 1], gl.float32, layout=LDU)
-    return rd, rn, mdn, a2, rdu, ru, rdu < Dm, rnb, rub, rnb < N, dbias, dskip
+    return rd, rn, mdn, a2, rdu, ru, rdu < Dm, dbias, dskip
 
 
 @gluon.jit
@@ -265,8 +261,7 @@ def fwd_kernel(u, delta, A, B, C, Bf, Cf, Dv, z, bias, s0, out, sf, S, H, sdt,
     i_d = gl.program_id(0)
     i_s = gl.program_id(1)
     i_b = gl.program_id(2).to(gl.int64)
-    rd, rn, mdn, a2, rdu, ru, mdu, rnb, rub, mnb, dbias, dskip = _program_tiles(A, bias, Dv, i_d, Dm, N, BN, NW,
-                                                                                HAS_BIAS, HAS_D)
+    rd, rn, mdn, a2, rdu, ru, mdu, dbias, dskip = _program_tiles(A, bias, Dv, i_d, Dm, N, BN, NW, HAS_BIAS, HAS_D)
     state_off = (i_b * Dm + rd[:, None]) * N + rn[None, :]
     h = gl.zeros([BD, BN], gl.float32, layout=L2)
     if not LOCAL:
@@ -365,8 +360,7 @@ def bwd_local_kernel(delta, A, Cf, z, bias, dout, Gl, P,
     i_d = gl.program_id(0)
     c = gl.program_id(1)
     i_b = gl.program_id(2).to(gl.int64)
-    rd, rn, mdn, a2, rdu, ru, mdu, rnb, rub, mnb, dbias, _ = _program_tiles(A, bias, A, i_d, Dm, N, BN, NW,
-                                                                            HAS_BIAS, False)
+    rd, rn, mdn, a2, rdu, ru, mdu, dbias, _ = _program_tiles(A, bias, A, i_d, Dm, N, BN, NW, HAS_BIAS, False)
     t_lo = c * BL
     t_hi = gl.minimum(t_lo + BL, L)
     n_full = (t_hi - t_lo) // PS
@@ -671,8 +665,7 @@ def bwd_kernel(u, delta, A, Bf, Cf, Dv, z, bias, S, K, dout, du, ddelta, dz, dA,
     i_d = gl.program_id(0)
     c = gl.program_id(1)
     i_b = gl.program_id(2).to(gl.int64)
-    rd, rn, mdn, a2, rdu, ru, mdu, rnb, rub, mnb, dbias, dskip = _program_tiles(A, bias, Dv, i_d, Dm, N, BN, NW,
-                                                                                HAS_BIAS, HAS_D)
+    rd, rn, mdn, a2, rdu, ru, mdu, dbias, dskip = _program_tiles(A, bias, Dv, i_d, Dm, N, BN, NW, HAS_BIAS, HAS_D)
     t_lo = c * BL
     t_hi = gl.minimum(t_lo + BL, L)
     pu = u + i_b * su_b + rdu[:, None] * su_d + ru[None, :] * su_l
