@@ -159,6 +159,16 @@ def _program_tiles(A, bias, Dv, i_d, Dm, N, BN: gl.constexpr, NW: gl.constexpr, 
 
 
 @gluon.jit
+def _gate_store(y, ut, dskip, zraw, ptr, m, HAS_Z: gl.constexpr):
+    """out = (C . h + D u) silu(z) of a tile of steps, stored in out's dtype."""
+    y = y + dskip * ut
+    if HAS_Z:
+        zt = zraw.to(gl.float32)
+        y = y * zt * _sigmoid(zt)
+    gl.store(ptr, y.to(ptr.dtype.element_ty), mask=m)
+
+
+@gluon.jit
 def _tail_block(h, acc_dt, raw, c, t_hi, a2, dskip, dbias, po, S, i_b, Dm, N, NS, rd, rn, mdn, mdu, ru, so_l, bcs,
                 bsub, csub, BLS: gl.constexpr, L2: gl.constexpr, LDU: gl.constexpr, LOCAL: gl.constexpr,
                 HAS_Z: gl.constexpr, SOFTPLUS: gl.constexpr, STORE_S: gl.constexpr, S_TM: gl.constexpr):
@@ -190,12 +200,32 @@ def _tail_block(h, acc_dt, raw, c, t_hi, a2, dskip, dbias, po, S, i_b, Dm, N, NS
         if not LOCAL:
             ys = ys + (_y(h, bcs.index(csub + k).load(LN), LN),)
     if not LOCAL:
-        y = _join4(ys[0], ys[1], ys[2], ys[3], LDU) + dskip * ut
-        if HAS_Z:
-            zt = raw[2].to(gl.float32)
-            y = y * zt * _sigmoid(zt)
-        gl.store(po + c * so_l, y.to(po.dtype.element_ty), mask=m2)
+        _gate_store(_join4(ys[0], ys[1], ys[2], ys[3], LDU), ut, dskip, raw[2], po + c * so_l, m2, HAS_Z)
     return h, acc_dt
+
+
+@gluon.jit
+def _piece_rows(i_d, Dm, LDP: gl.constexpr):
+    """A program's channels and a piece's 16 step offsets in the [BD, 16] layout LDP, and the mask of
+    whole pieces (uniform over the steps, so that loads stay vectors)."""
+    BD: gl.constexpr = LDP.threads_per_warp[0] * LDP.warps_per_cta[0]
+    rdp = i_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LDP))
+    rp = gl.arange(0, LDP.size_per_thread[1], layout=gl.SliceLayout(0, LDP))
+    return rdp, rp, (rdp < Dm)[:, None] & (rp >= 0)[None, :]
+
+
+@gluon.jit
+def _piece_ptrs(x, i_b, s_b, s_d, s_l, rdp, rp):
+    return x + i_b * s_b + rdp[:, None] * s_d + rp[None, :] * s_l
+
+
+@gluon.jit
+def _channel_values(v, rdp, Dm, HAS: gl.constexpr, LDP: gl.constexpr):
+    """v[d] of the program's channels rdp as a [BD, 1] column in layout LDP (zeros without v)."""
+    if HAS:
+        return gl.load(v + rdp, mask=rdp < Dm, other=0.0)[:, None]
+    else:
+        return gl.zeros([rdp.shape[0], 1], gl.float32, layout=LDP)
 
 
 @gluon.jit
@@ -230,11 +260,7 @@ def _piece(h, acc_dt, raw, c, a2, dskip, dbias, po, mp, S, i_b, Dm, N, NS, rd, r
         if not LOCAL:
             ys = ys + (_y(h, bcs.index(csub + k).load(LN), LN),)
     if not LOCAL:
-        y = _join16(ys, LDP) + dskip * ut
-        if HAS_Z:
-            zt = raw[2].to(gl.float32)
-            y = y * zt * _sigmoid(zt)
-        gl.store(po + c * so_l, y.to(po.dtype.element_ty), mask=mp)
+        _gate_store(_join16(ys, LDP), ut, dskip, raw[2], po + c * so_l, mp, HAS_Z)
     return h, acc_dt
 
 
@@ -276,21 +302,13 @@ def fwd_kernel(u, delta, A, B, C, Bf, Cf, Dv, z, bias, s0, out, sf, S, H, sdt,
     t_hi = gl.minimum(t_lo + SEG, L)
     # [BD, 16] tiles of full pieces: 16 contiguous steps per thread (two 16-byte loads of 16-bit data
     # where time is contiguous); a condition uniform over the piece keeps them vectors
-    rdp = i_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LDP))
-    rp = gl.arange(0, P, layout=gl.SliceLayout(0, LDP))
-    fullp = (rdp < Dm)[:, None] & (rp >= 0)[None, :]
-    pu16 = u + i_b * su_b + rdp[:, None] * su_d + rp[None, :] * su_l
-    pd16 = delta + i_b * sd_b + rdp[:, None] * sd_d + rp[None, :] * sd_l
-    pz16 = z + i_b * sz_b + rdp[:, None] * sz_d + rp[None, :] * sz_l
-    po16 = out + i_b * so_b + rdp[:, None] * so_d + rp[None, :] * so_l
-    if HAS_BIAS:
-        dbias_p = gl.load(bias + rdp, mask=rdp < Dm, other=0.0)[:, None]
-    else:
-        dbias_p = gl.zeros([BD, 1], gl.float32, layout=LDP)
-    if HAS_D:
-        dskip_p = gl.load(Dv + rdp, mask=rdp < Dm, other=0.0)[:, None]
-    else:
-        dskip_p = gl.zeros([BD, 1], gl.float32, layout=LDP)
+    rdp, rp, fullp = _piece_rows(i_d, Dm, LDP)
+    pu16 = _piece_ptrs(u, i_b, su_b, su_d, su_l, rdp, rp)
+    pd16 = _piece_ptrs(delta, i_b, sd_b, sd_d, sd_l, rdp, rp)
+    pz16 = _piece_ptrs(z, i_b, sz_b, sz_d, sz_l, rdp, rp)
+    po16 = _piece_ptrs(out, i_b, so_b, so_d, so_l, rdp, rp)
+    dbias_p = _channel_values(bias, rdp, Dm, HAS_BIAS, LDP)
+    dskip_p = _channel_values(Dv, rdp, Dm, HAS_D, LDP)
     # B and C of a piece, two stages: [stage 0 B, stage 0 C, stage 1 B, stage 1 C] x [16, 16], written
     # by the copies through a rank-2 view and read a row at a time through a rank-1 one
     bcs_w = gl.allocate_shared_memory(gl.float32, [4 * P, 16], gl.SwizzledSharedLayout(1, 1, 1, order=[1, 0]))
@@ -336,6 +354,18 @@ def fwd_kernel(u, delta, A, B, C, Bf, Cf, Dv, z, bias, s0, out, sf, S, H, sdt,
     elif STORE_FINAL:
         if i_s == NSEG - 1:
             gl.store(sf + state_off, h, mask=mdn)
+
+
+@gluon.jit
+def _delta_at(delta, bias, i_b, rd, t, Dm, L, sd_b, sd_d, sd_l, HAS_BIAS: gl.constexpr, SOFTPLUS: gl.constexpr):
+    """delta_t of the channels rd (after bias and softplus), 0 at t >= L (there a_t = 1)."""
+    mx = (rd < Dm) & (t < L)
+    x = gl.load(delta + i_b * sd_b + rd * sd_d + t * sd_l, mask=mx, other=0.0).to(gl.float32)
+    if HAS_BIAS:
+        x += gl.load(bias + rd, mask=rd < Dm, other=0.0)
+    if SOFTPLUS:
+        x = _softplus(x)
+    return gl.where(mx, x, 0.0)
 
 
 @gluon.jit
@@ -397,23 +427,12 @@ def bwd_local_kernel(delta, A, Cf, z, bias, dout, Gl, P,
             g, p = _adjoint_step(g, p, a2, d[k], y[k], bcs.index(PS + c0 - t_pf + k).load(LN), LD, LN)
     gl.thread_barrier()   # (stage 0 is copied over next)
     # full pieces, from the last: delta_{t+1} of a piece's last step is the first of the piece after it
-    mx = (rd < Dm) & (t_pf < L)
-    x = gl.load(delta + i_b * sd_b + rd * sd_d + t_pf * sd_l, mask=mx, other=0.0).to(gl.float32)
-    if HAS_BIAS:
-        x += gl.load(bias + rd, mask=rd < Dm, other=0.0)
-    if SOFTPLUS:
-        x = _softplus(x)
-    dtn = gl.where(mx, x, 0.0)
-    rdp = i_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LDP))
-    rp = gl.arange(0, PS, layout=gl.SliceLayout(0, LDP))
-    fullp = (rdp < Dm)[:, None] & (rp >= 0)[None, :]
-    pd16 = delta + i_b * sd_b + rdp[:, None] * sd_d + rp[None, :] * sd_l
-    pz16 = z + i_b * sz_b + rdp[:, None] * sz_d + rp[None, :] * sz_l
-    po16 = dout + i_b * so_b + rdp[:, None] * so_d + rp[None, :] * so_l
-    if HAS_BIAS:
-        dbias_p = gl.load(bias + rdp, mask=rdp < Dm, other=0.0)[:, None]
-    else:
-        dbias_p = gl.zeros([BD, 1], gl.float32, layout=LDP)
+    dtn = _delta_at(delta, bias, i_b, rd, t_pf, Dm, L, sd_b, sd_d, sd_l, HAS_BIAS, SOFTPLUS)
+    rdp, rp, fullp = _piece_rows(i_d, Dm, LDP)
+    pd16 = _piece_ptrs(delta, i_b, sd_b, sd_d, sd_l, rdp, rp)
+    pz16 = _piece_ptrs(z, i_b, sz_b, sz_d, sz_l, rdp, rp)
+    po16 = _piece_ptrs(dout, i_b, so_b, so_d, so_l, rdp, rp)
+    dbias_p = _channel_values(bias, rdp, Dm, HAS_BIAS, LDP)
     c_last = t_lo + (n_full - 1) * PS
     _stage_bc(bcs_w, 0, Cf, Cf, row0, c_last, L, PS, NW, n_full > 0)
     raw = _raw_block(c_last, fullp & (n_full > 0), pd16, po16, pz16, po16, sd_l, so_l, sz_l, so_l, HAS_Z, False)
@@ -681,13 +700,7 @@ def bwd_kernel(u, delta, A, Bf, Cf, Dv, z, bias, S, K, dout, du, ddelta, dz, dA,
     pbc = ((i_b * 2 + (v & 1)) * N + (v >> 1))[:, None] * L + ru[None, :]
     # the adjoint entering from later chunks, and delta at the step after the chunk (0 past L: a = 1)
     g = gl.load(K + ((i_b * Dm + rd[:, None]) * NC + c) * N + rn[None, :], mask=mdn, other=0.0)
-    mx = (rd < Dm) & (t_hi < L)
-    x = gl.load(delta + i_b * sd_b + rd * sd_d + t_hi * sd_l, mask=mx, other=0.0).to(gl.float32)
-    if HAS_BIAS:
-        x += gl.load(bias + rd, mask=rd < Dm, other=0.0)
-    if SOFTPLUS:
-        x = _softplus(x)
-    dtn = gl.where(mx, x, 0.0)
+    dtn = _delta_at(delta, bias, i_b, rd, t_hi, Dm, L, sd_b, sd_d, sd_l, HAS_BIAS, SOFTPLUS)
     dA_acc = gl.zeros([BD, BN], gl.float32, layout=L2)
     dD_acc = gl.zeros([BD], gl.float32, layout=gl.SliceLayout(1, LDU))
     db_acc = gl.zeros([BD], gl.float32, layout=gl.SliceLayout(1, LDU))
