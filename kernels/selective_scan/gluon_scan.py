@@ -169,6 +169,16 @@ def _gate_store(y, ut, dskip, zraw, ptr, m, HAS_Z: gl.constexpr):
 
 
 @gluon.jit
+def _keep_state(S, h, t, i_b, Dm, N, NS, rd, rn, mdn, BLS: gl.constexpr, S_TM: gl.constexpr):
+    """For the backward: h, the state entering step t, to S when t starts a BLS-step chunk."""
+    if S_TM:   # [Bt, NS, D, N]: a warp's 32 states are one contiguous 2 KiB store
+        s_off = ((i_b * NS + t // BLS) * Dm + rd[:, None]) * N + rn[None, :]
+    else:      # [Bt, D, NS, N]
+        s_off = ((i_b * Dm + rd[:, None]) * NS + t // BLS) * N + rn[None, :]
+    gl.store(S + s_off, h, mask=mdn & (t % BLS == 0))
+
+
+@gluon.jit
 def _tail_block(h, acc_dt, raw, c, t_hi, a2, dskip, dbias, po, S, i_b, Dm, N, NS, rd, rn, mdn, mdu, ru, so_l, bcs,
                 bsub, csub, BLS: gl.constexpr, L2: gl.constexpr, LDU: gl.constexpr, LOCAL: gl.constexpr,
                 HAS_Z: gl.constexpr, SOFTPLUS: gl.constexpr, STORE_S: gl.constexpr, S_TM: gl.constexpr):
@@ -177,13 +187,8 @@ def _tail_block(h, acc_dt, raw, c, t_hi, a2, dskip, dbias, po, S, i_b, Dm, N, NS
     returns the new state and sum of delta."""
     LD: gl.constexpr = gl.SliceLayout(1, L2)
     LN: gl.constexpr = gl.SliceLayout(0, L2)
-    if STORE_S:
-        # SEG is a multiple of BLS, BLS of 4: the state entering every BLS-step chunk
-        if S_TM:   # [Bt, NS, D, N]: a warp's 32 states are one contiguous 2 KiB store
-            s_off = ((i_b * NS + c // BLS) * Dm + rd[:, None]) * N + rn[None, :]
-        else:
-            s_off = ((i_b * Dm + rd[:, None]) * NS + c // BLS) * N + rn[None, :]
-        gl.store(S + s_off, h, mask=mdn & (c % BLS == 0))
+    if STORE_S:   # (SEG is a multiple of BLS, BLS of 4)
+        _keep_state(S, h, c, i_b, Dm, N, NS, rd, rn, mdn, BLS, S_TM)
     m2 = mdu[:, None] & ((c + ru) < t_hi)[None, :]
     x = raw[0].to(gl.float32) + dbias
     if SOFTPLUS:
@@ -215,8 +220,9 @@ def _piece_rows(i_d, Dm, LDP: gl.constexpr):
 
 
 @gluon.jit
-def _piece_ptrs(x, i_b, s_b, s_d, s_l, rdp, rp):
-    return x + i_b * s_b + rdp[:, None] * s_d + rp[None, :] * s_l
+def _tile_ptrs(x, i_b, s_b, s_d, s_l, rd, rt):
+    """Pointers of a [channels, steps] tile of x [Bt, D, L] (channels rd, step offsets rt)."""
+    return x + i_b * s_b + rd[:, None] * s_d + rt[None, :] * s_l
 
 
 @gluon.jit
@@ -250,12 +256,8 @@ def _piece(h, acc_dt, raw, c, a2, dskip, dbias, po, mp, S, i_b, Dm, N, NS, rd, r
     ys = ()
     for k in gl.static_range(16):
         if STORE_S:
-            if k % SB == 0:   # the state entering every BLS-step chunk
-                if S_TM:
-                    s_off = ((i_b * NS + (c + k) // BLS) * Dm + rd[:, None]) * N + rn[None, :]
-                else:
-                    s_off = ((i_b * Dm + rd[:, None]) * NS + (c + k) // BLS) * N + rn[None, :]
-                gl.store(S + s_off, h, mask=mdn & ((c + k) % BLS == 0))
+            if k % SB == 0:
+                _keep_state(S, h, c + k, i_b, Dm, N, NS, rd, rn, mdn, BLS, S_TM)
         h = _step(h, a2, d[k], e[k], bcs.index(bsub + k).load(LN), LD, LN)
         if not LOCAL:
             ys = ys + (_y(h, bcs.index(csub + k).load(LN), LN),)
@@ -303,10 +305,10 @@ def fwd_kernel(u, delta, A, B, C, Bf, Cf, Dv, z, bias, s0, out, sf, S, H, sdt,
     # [BD, 16] tiles of full pieces: 16 contiguous steps per thread (two 16-byte loads of 16-bit data
     # where time is contiguous); a condition uniform over the piece keeps them vectors
     rdp, rp, fullp = _piece_rows(i_d, Dm, LDP)
-    pu16 = _piece_ptrs(u, i_b, su_b, su_d, su_l, rdp, rp)
-    pd16 = _piece_ptrs(delta, i_b, sd_b, sd_d, sd_l, rdp, rp)
-    pz16 = _piece_ptrs(z, i_b, sz_b, sz_d, sz_l, rdp, rp)
-    po16 = _piece_ptrs(out, i_b, so_b, so_d, so_l, rdp, rp)
+    pu16 = _tile_ptrs(u, i_b, su_b, su_d, su_l, rdp, rp)
+    pd16 = _tile_ptrs(delta, i_b, sd_b, sd_d, sd_l, rdp, rp)
+    pz16 = _tile_ptrs(z, i_b, sz_b, sz_d, sz_l, rdp, rp)
+    po16 = _tile_ptrs(out, i_b, so_b, so_d, so_l, rdp, rp)
     dbias_p = _channel_values(bias, rdp, Dm, HAS_BIAS, LDP)
     dskip_p = _channel_values(Dv, rdp, Dm, HAS_D, LDP)
     # B and C of a piece, two stages: [stage 0 B, stage 0 C, stage 1 B, stage 1 C] x [16, 16], written
@@ -337,10 +339,10 @@ def fwd_kernel(u, delta, A, B, C, Bf, Cf, Dv, z, bias, s0, out, sf, S, H, sdt,
         _stage_bc(bcs_w, 1 - st, Bf, Cf, i_b * L, t_pf + P, L, P, NW, False)   # (keeps the wait count)
         async_copy.wait_group(1)
         gl.thread_barrier()
-        pu = u + i_b * su_b + rdu[:, None] * su_d + ru[None, :] * su_l
-        pd = delta + i_b * sd_b + rdu[:, None] * sd_d + ru[None, :] * sd_l
-        pz = z + i_b * sz_b + rdu[:, None] * sz_d + ru[None, :] * sz_l
-        po = out + i_b * so_b + rdu[:, None] * so_d + ru[None, :] * so_l
+        pu = _tile_ptrs(u, i_b, su_b, su_d, su_l, rdu, ru)
+        pd = _tile_ptrs(delta, i_b, sd_b, sd_d, sd_l, rdu, ru)
+        pz = _tile_ptrs(z, i_b, sz_b, sz_d, sz_l, rdu, ru)
+        po = _tile_ptrs(out, i_b, so_b, so_d, so_l, rdu, ru)
         for c in range(t_pf, t_hi, 4):
             m2 = mdu[:, None] & ((c + ru) < t_hi)[None, :]
             rawt = _raw_block(c, m2, pd, pu, pz, pz, sd_l, su_l, sz_l, sz_l, LZ, False)
@@ -404,9 +406,9 @@ def bwd_local_kernel(delta, A, Cf, z, bias, dout, Gl, P,
     _stage_bc(bcs_w, 0, Cf, Cf, row0, t_pf, L, PS, NW, t_pf < t_hi)
     async_copy.wait_group(0)
     gl.thread_barrier()
-    pd = delta + i_b * sd_b + rdu[:, None] * sd_d + ru[None, :] * sd_l
-    pz = z + i_b * sz_b + rdu[:, None] * sz_d + ru[None, :] * sz_l
-    po = dout + i_b * so_b + rdu[:, None] * so_d + ru[None, :] * so_l
+    pd = _tile_ptrs(delta, i_b, sd_b, sd_d, sd_l, rdu, ru)
+    pz = _tile_ptrs(z, i_b, sz_b, sz_d, sz_l, rdu, ru)
+    po = _tile_ptrs(dout, i_b, so_b, so_d, so_l, rdu, ru)
     nblk = (t_hi - t_pf + UB - 1) // UB
     for j in range(0, nblk):
         c0 = t_pf + (nblk - 1 - j) * UB
@@ -429,9 +431,9 @@ def bwd_local_kernel(delta, A, Cf, z, bias, dout, Gl, P,
     # full pieces, from the last: delta_{t+1} of a piece's last step is the first of the piece after it
     dtn = _delta_at(delta, bias, i_b, rd, t_pf, Dm, L, sd_b, sd_d, sd_l, HAS_BIAS, SOFTPLUS)
     rdp, rp, fullp = _piece_rows(i_d, Dm, LDP)
-    pd16 = _piece_ptrs(delta, i_b, sd_b, sd_d, sd_l, rdp, rp)
-    pz16 = _piece_ptrs(z, i_b, sz_b, sz_d, sz_l, rdp, rp)
-    po16 = _piece_ptrs(dout, i_b, so_b, so_d, so_l, rdp, rp)
+    pd16 = _tile_ptrs(delta, i_b, sd_b, sd_d, sd_l, rdp, rp)
+    pz16 = _tile_ptrs(z, i_b, sz_b, sz_d, sz_l, rdp, rp)
+    po16 = _tile_ptrs(dout, i_b, so_b, so_d, so_l, rdp, rp)
     dbias_p = _channel_values(bias, rdp, Dm, HAS_BIAS, LDP)
     c_last = t_lo + (n_full - 1) * PS
     _stage_bc(bcs_w, 0, Cf, Cf, row0, c_last, L, PS, NW, n_full > 0)
@@ -687,10 +689,10 @@ def bwd_kernel(u, delta, A, Bf, Cf, Dv, z, bias, S, K, dout, du, ddelta, dz, dA,
     rd, rn, mdn, a2, rdu, ru, mdu, dbias, dskip = _program_tiles(A, bias, Dv, i_d, Dm, N, BN, NW, HAS_BIAS, HAS_D)
     t_lo = c * BL
     t_hi = gl.minimum(t_lo + BL, L)
-    pu = u + i_b * su_b + rdu[:, None] * su_d + ru[None, :] * su_l
-    pd = delta + i_b * sd_b + rdu[:, None] * sd_d + ru[None, :] * sd_l
-    pz = z + i_b * sz_b + rdu[:, None] * sz_d + ru[None, :] * sz_l
-    po = dout + i_b * so_b + rdu[:, None] * so_d + ru[None, :] * so_l
+    pu = _tile_ptrs(u, i_b, su_b, su_d, su_l, rdu, ru)
+    pd = _tile_ptrs(delta, i_b, sd_b, sd_d, sd_l, rdu, ru)
+    pz = _tile_ptrs(z, i_b, sz_b, sz_d, sz_l, rdu, ru)
+    po = _tile_ptrs(dout, i_b, so_b, so_d, so_l, rdu, ru)
     pg = (i_b * Dm + rdu[:, None]) * L + ru[None, :]
     # after _warp_sums lane l holds value v = bit-reversed l of the 32 (v = 2 n + 0 for dB_n, + 1 for dC_n)
     lane = rdu % 32

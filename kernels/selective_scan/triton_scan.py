@@ -395,9 +395,9 @@ def config(Bt: int, Dm: int, N: int, L: int) -> dict:
     18.7 ms). The Gluon forward (gluon_scan, where _gluon_faster) runs 32 channels per warp in programs
     of nw_g warps and cuts time into segments below WG warps per SM (H100 sweep, run 6: 2 and 32; at
     B = 2, D = 512, L = 131072 2.46 ms against 2.82 with 16 per SM; run 8, in 16-step pieces: 1.72
-    against 1.82 ms). The Gluon backward (pass 3) keeps
-    the state every SUB steps: 16 (H100, run 7: fwd+bwd at B = 2, D = 512, L = 131072 10.29 ms, 8:
-    10.22 ms with twice the memory for S; MambAttention's channels-last passes 10 % faster at 8)."""
+    against 1.82 ms). The Gluon backward (pass 3) keeps the state every SUB steps: 16 (H100, run 7:
+    fwd+bwd at B = 2, D = 512, L = 131072 10.29 ms, 8: 10.22 ms with twice the memory for S;
+    MambAttention's channels-last passes 10 % faster at 8)."""
     BN = block(N, 256)
     BLS = max(16, min(4096 // BN, 256, triton.next_power_of_2(L)))
     nw_q = 1
@@ -433,12 +433,14 @@ def _gluon_faster(u: torch.Tensor) -> bool:
     return not (u.stride(2) == 1 and u.shape[2] <= 256)
 
 
-def _carry_rows(Bt: int, Dm: int, BN: int, device) -> int:
-    """Channels per program of the backward's carry (pass 2): as many programs as fill the GPU."""
+def _carry_tiles(Bt: int, Dm: int, BN: int, n: int, cfg: dict, device) -> tuple[int, int, int]:
+    """(channels per program, tile of segments or chunks, warps) of a carry over n of them (the
+    forward's between segments, the backward's pass 2): as many programs as fill the GPU."""
     BDc = max(1, min(16, 2048 // BN))
     while BDc > 1 and triton.cdiv(Dm, BDc) * Bt < 4 * _sm_count(device):
         BDc //= 2
-    return BDc
+    CT = cfg.get("CT", min(64, triton.next_power_of_2(n)))
+    return BDc, CT, max(1, min(4, BDc * CT * BN // 256))
 
 
 def _bc_rows(X: torch.Tensor, L: int) -> torch.Tensor:
@@ -511,11 +513,9 @@ def scan_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, s0, store_fina
     if NSEG > 1:
         kernel[(triton.cdiv(Dm, BD), NSEG - 1, Bt)](
             *args, **tiles, LOCAL=True, **flags, STORE_FINAL=False, STORE_S=False, num_warps=nw)
-        BDc = _carry_rows(Bt, Dm, cfg["BN"], dev)
-        CT = cfg.get("CT", min(64, triton.next_power_of_2(NSEG - 1)))
+        BDc, CT, nwc = _carry_tiles(Bt, Dm, cfg["BN"], NSEG - 1, cfg, dev)
         _fwd_carry_kernel[(triton.cdiv(Dm, BDc), Bt)](A, s0_, H, sdt, Dm, N, NSEG, BDc, cfg["BN"], CT,
-                                                      s0 is not None,
-                                                      num_warps=max(1, min(4, BDc * CT * cfg["BN"] // 256)))
+                                                      s0 is not None, num_warps=nwc)
     kernel[(triton.cdiv(Dm, BD), NSEG, Bt)](
         *args, **tiles, LOCAL=False, **flags, STORE_FINAL=store_final, STORE_S=store_states, S_TM=s_tm,
         num_warps=nw)
@@ -552,12 +552,11 @@ def scan_bwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, S, dout, dsf, 
         else:
             _bwd_local_kernel[(triton.cdiv(Dm, BD), NC, Bt)](*local_args, BD, BN, BL, **flags, num_warps=nw)
     ds0 = torch.empty(Bt, Dm, N, device=dev, dtype=f32) if need_ds0 else None
-    BDc = _carry_rows(Bt, Dm, BN, dev)
-    CT = cfg.get("CT", min(64, triton.next_power_of_2(NC)))
+    BDc, CT, nwc = _carry_tiles(Bt, Dm, BN, NC, cfg, dev)
     _bwd_carry_kernel[(triton.cdiv(Dm, BDc), Bt)](
         delta, A, bias, dsf if dsf is not None else A, Gl, P, K, ds0 if need_ds0 else A, delta.stride(0),
         delta.stride(1), Dm, N, NC, BDc, BN, CT, flags["HAS_BIAS"], delta_softplus, dsf is not None, need_ds0,
-        num_warps=max(1, min(4, BDc * CT * BN // 256)))
+        num_warps=nwc)
     del Gl, P
     # pass 3: channel groups, so that (chunks x rows x groups) fill the GPU
     groups = max(1, min(triton.cdiv(Dm, 8 * BD), triton.cdiv(2 * _sm_count(dev), NC * Bt)))
