@@ -100,6 +100,11 @@ def _scan_fwd_kernel(q, k, v, o, s0, hs, sf, g, scale, N, NS, SEG_LEN, H: tl.con
         gl = tl.load(g + i_bh % H).to(tl.float32)
     S = _entry_state(s0, hs, g, i_bh, i_s, NS, SEG_LEN, seg_start, rk, rv, H, K, V, BK, BV, HAS_DECAY, HAS_S0)
     causal = rt[:, None] >= rt[None, :]
+    # chunk-invariant decay factors, computed once (see _bwd_dq_kernel)
+    if HAS_DECAY:
+        dmask = tl.where(causal, tl.exp(gl * tl.maximum((rt[:, None] - rt[None, :]).to(tl.float32), 0.0)), 0.0)
+        lq1 = tl.exp(gl * (rt + 1).to(tl.float32))
+        lk = tl.exp(gl * (BT - 1 - rt).to(tl.float32))
     for c0 in range(seg_start, seg_end, BT):
         pos = c0 + rt
         valid = pos < seg_end
@@ -113,10 +118,9 @@ def _scan_fwd_kernel(q, k, v, o, s0, hs, sf, g, scale, N, NS, SEG_LEN, H: tl.con
         A = tl.dot((qs).to(kb.dtype), tl.trans(kb), input_precision=PREC)
         if HAS_DECAY:
             c_len = tl.minimum(c0 + BT, seg_end) - c0
-            diff = (rt[:, None] - rt[None, :]).to(tl.float32)
-            A = tl.where(causal, A * tl.exp(gl * tl.maximum(diff, 0.0)), 0.0)
-            qs = qs * tl.exp(gl * (rt + 1).to(tl.float32))[:, None]
-            wk = tl.where(valid, tl.exp(gl * (c_len - 1 - rt).to(tl.float32)), 0.0)
+            A = A * dmask
+            qs = qs * lq1[:, None]
+            wk = tl.where(valid, lk * tl.exp(gl * (c_len - BT).to(tl.float32)), 0.0)
             kd = (kb.to(tl.float32) * wk[:, None]).to(vb.dtype)
             decay_c = tl.exp(gl * c_len.to(tl.float32))
         else:

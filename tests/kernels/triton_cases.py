@@ -22,6 +22,8 @@ LA_CASES = [
     pytest.param(7, 32, False, False, id="N7-D32"),
     pytest.param(100, 32, True, True, id="N100-D32-decay-state"),
     pytest.param(130, 64, True, False, id="N130-D64-decay"),
+    # 8 chunks: a program starts from the sum of up to 7 earlier segments' states
+    pytest.param(460, 32, True, True, id="N460-D32-decay-state"),
     pytest.param(64, 128, False, True, id="N64-D128-state"),
 ]
 if not INTERPRET:
@@ -80,7 +82,7 @@ def test_linear_attention_triton(N, D, decay, state, dtype, seg_target):
         assert_close(f"d{n}", a, b, tol * (3 if n == "log_decay" else 1))
 
 
-@pytest.mark.parametrize("N", [130, 300])
+@pytest.mark.parametrize("N", [130, 300, 600])
 @pytest.mark.parametrize("seg_target", SEGS, indirect=True)
 def test_linear_attention_triton_fixed_decay(N, seg_target):
     """A decay that needs no gradient (RetNet's fixed rates) takes the backward without the log-decay
