@@ -28,6 +28,13 @@ BT = 64
 
 # ----------------------------------------------------------------------------- kernels
 @triton.jit
+def _scale_rows(x, w):
+    """x [rows, cols] times w [rows], in x's dtype, which the product feeds a dot in anyway: 16-bit tiles
+    are multiplied as such (mul.bf16 / fma.rn.bf16), without a round trip through fp32."""
+    return x * w[:, None].to(x.dtype)
+
+
+@triton.jit
 def _seg_state_kernel(k, v, hs, g, N, NS, SEG_LEN, H: tl.constexpr, K: tl.constexpr, V: tl.constexpr,
                       BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, HAS_DECAY: tl.constexpr,
                       PREC: tl.constexpr):
@@ -53,7 +60,7 @@ def _seg_state_kernel(k, v, hs, g, N, NS, SEG_LEN, H: tl.constexpr, K: tl.conste
             c_len = tl.minimum(c0 + BT, seg_end) - c0
             wk = tl.where(valid, tl.exp(gl * (c_len - 1 - rt).to(tl.float32)), 0.0)
             h = h * tl.exp(gl * c_len.to(tl.float32))
-            kb = (kb.to(tl.float32) * wk[:, None]).to(vb.dtype)
+            kb = _scale_rows(kb, wk)
         h += tl.dot(tl.trans(kb), vb, input_precision=PREC)
     tl.store(hs + ((i_bh * NS + i_s) * K + rk[:, None]) * V + rv[None, :], h,
              mask=(rk[:, None] < K) & (rv[None, :] < V))
@@ -100,10 +107,12 @@ def _scan_fwd_kernel(q, k, v, o, s0, hs, sf, g, scale, N, NS, SEG_LEN, H: tl.con
         gl = tl.load(g + i_bh % H).to(tl.float32)
     S = _entry_state(s0, hs, g, i_bh, i_s, NS, SEG_LEN, seg_start, rk, rv, H, K, V, BK, BV, HAS_DECAY, HAS_S0)
     causal = rt[:, None] >= rt[None, :]
-    # chunk-invariant decay factors, computed once (see _bwd_dq_kernel)
+    # chunk-invariant decay factors, computed once (see _bwd_dq_kernel), with the scale folded in:
+    # it multiplies the fp32 products rather than q
     if HAS_DECAY:
-        dmask = tl.where(causal, tl.exp(gl * tl.maximum((rt[:, None] - rt[None, :]).to(tl.float32), 0.0)), 0.0)
-        lq1 = tl.exp(gl * (rt + 1).to(tl.float32))
+        diff = (rt[:, None] - rt[None, :]).to(tl.float32)
+        dmask = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0) * scale
+        lq1 = tl.exp(gl * (rt + 1).to(tl.float32)) * scale
         lk = tl.exp(gl * (BT - 1 - rt).to(tl.float32))
     for c0 in range(seg_start, seg_end, BT):
         pos = c0 + rt
@@ -114,21 +123,21 @@ def _scan_fwd_kernel(q, k, v, o, s0, hs, sf, g, scale, N, NS, SEG_LEN, H: tl.con
                      mask=valid[:, None] & (rk[None, :] < K), other=0.0)
         vb = tl.load(v + i_bh * N * V + pos[:, None] * V + rv[None, :],
                      mask=valid[:, None] & (rv[None, :] < V), other=0.0)
-        qs = qb.to(tl.float32) * scale
-        A = tl.dot((qs).to(kb.dtype), tl.trans(kb), input_precision=PREC)
+        A = tl.dot(qb, tl.trans(kb), input_precision=PREC)
+        inter = tl.dot(qb, S.to(vb.dtype), input_precision=PREC)
         if HAS_DECAY:
             c_len = tl.minimum(c0 + BT, seg_end) - c0
             A = A * dmask
-            qs = qs * lq1[:, None]
+            inter = inter * lq1[:, None]
             wk = tl.where(valid, lk * tl.exp(gl * (c_len - BT).to(tl.float32)), 0.0)
-            kd = (kb.to(tl.float32) * wk[:, None]).to(vb.dtype)
+            kd = _scale_rows(kb, wk)
             decay_c = tl.exp(gl * c_len.to(tl.float32))
         else:
-            A = tl.where(causal, A, 0.0)
+            A = tl.where(causal, A * scale, 0.0)
+            inter = inter * scale
             kd = kb
             decay_c = 1.0
-        ob = tl.dot(A.to(vb.dtype), vb, input_precision=PREC)
-        ob += tl.dot(qs.to(vb.dtype), S.to(vb.dtype), input_precision=PREC)
+        ob = tl.dot(A.to(vb.dtype), vb, input_precision=PREC) + inter
         tl.store(o + i_bh * N * V + pos[:, None] * V + rv[None, :], ob.to(o.dtype.element_ty),
                  mask=valid[:, None] & (rv[None, :] < V))
         S = S * decay_c + tl.dot(tl.trans(kd), vb, input_precision=PREC)
@@ -167,8 +176,9 @@ def _bwd_dq_kernel(q, k, v, do, g, s0, hs, hr, tbuf, dq, dgq, scale, N, NS, SEG_
     # decay factors that are the same in every chunk (the compiler does not hoist them): the
     # masked intra-chunk decay l^(i-j), the query's l^(i+1), l^i and a full chunk's key weights
     # l^(BT-1-j); a shorter last chunk scales the latter by l^(c_len-BT)
-    dmask = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0)
-    lq1 = tl.exp(gl * (rt + 1).to(tl.float32))
+    # l^(i-j) and l^(i+1) carry the scale, which multiplies fp32 products
+    dmask = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0) * scale
+    lq1 = tl.exp(gl * (rt + 1).to(tl.float32)) * scale
     lq0 = tl.exp(gl * rt.to(tl.float32))
     lk = tl.exp(gl * (BT - 1 - rt).to(tl.float32))
     dgv = tl.zeros([BT], dtype=tl.float32)
@@ -182,7 +192,7 @@ def _bwd_dq_kernel(q, k, v, do, g, s0, hs, hr, tbuf, dq, dgq, scale, N, NS, SEG_
         vb = tl.load(v + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
         dob = tl.load(do + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
         dA = tl.dot(dob, tl.trans(vb), input_precision=PREC)
-        q_inter = tl.dot(dob, tl.trans(S.to(dob.dtype)), input_precision=PREC) * scale
+        q_inter = tl.dot(dob, tl.trans(S.to(dob.dtype)), input_precision=PREC)
         if HAS_DECAY:
             c_len = tl.minimum(c0 + BT, seg_end) - c0
             dA = dA * dmask
@@ -191,20 +201,24 @@ def _bwd_dq_kernel(q, k, v, do, g, s0, hs, hr, tbuf, dq, dgq, scale, N, NS, SEG_
             wq = lq0 * tl.exp(gl * (c0 - seg_start).to(tl.float32))
             lam_c = tl.exp(gl * c_len.to(tl.float32))
             if NEED_DG:
-                q_far = tl.dot(dob, tl.trans(T.to(dob.dtype)), input_precision=PREC) * (scale * lq1[:, None])
+                q_far = tl.dot(dob, tl.trans(T.to(dob.dtype)), input_precision=PREC) * lq1[:, None]
                 dgv += tl.sum(qb.to(tl.float32) * ((rt + 1).to(tl.float32)[:, None] * q_inter + q_far), axis=1)
-                kt = (kb.to(tl.float32) * (wk * (c_len - 1 - rt).to(tl.float32))[:, None]).to(vb.dtype)
+                kt = _scale_rows(kb, wk * (c_len - 1 - rt).to(tl.float32))
                 T = (T + c_len.to(tl.float32) * S) * lam_c + tl.dot(tl.trans(kt), vb, input_precision=PREC)
-            S = S * lam_c
-            kd = (kb.to(tl.float32) * wk[:, None]).to(vb.dtype)
-            qd = (qb.to(tl.float32) * wq[:, None]).to(dob.dtype)
+            kd = _scale_rows(kb, wk)
+            qd = _scale_rows(qb, wq)
         else:
-            dA = tl.where(causal, dA, 0.0)
+            dA = tl.where(causal, dA * scale, 0.0)
+            q_inter = q_inter * scale
             kd = kb
             qd = qb
-        dqb = tl.dot((dA * scale).to(kb.dtype), kb, input_precision=PREC) + q_inter
+            lam_c = 1.0
+        dqb = tl.dot(dA.to(kb.dtype), kb, input_precision=PREC) + q_inter
         tl.store(dq + i_bh * N * K + pos[:, None] * K + rk[None, :], dqb.to(dq.dtype.element_ty), mask=mk)
-        S += tl.dot(tl.trans(kd), vb, input_precision=PREC)
+        if HAS_DECAY:
+            S = S * lam_c + tl.dot(tl.trans(kd), vb, input_precision=PREC)
+        else:
+            S += tl.dot(tl.trans(kd), vb, input_precision=PREC)
         Hr += tl.dot(tl.trans(qd), dob, input_precision=PREC)
     tl.store(hr + ((i_bh * NS + i_s) * K + rk[:, None]) * V + rv[None, :], Hr, mask=m)
     if NEED_DG:
@@ -253,13 +267,13 @@ def _bwd_kernel(q, k, v, do, g, tbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, S
     if NEED_DG:
         T = tl.load(tbuf + ((i_bh * NS + i_s) * K + rk[:, None]) * V + rv[None, :], mask=m, other=0.0)
         dg = tl.sum(tl.sum(T * R, axis=1), axis=0)
-    # chunk-invariant decay factors, computed once (see pass 1)
+    # chunk-invariant decay factors, computed once, l^(i-j) and l^(i+1) with the scale (see pass 1)
     if HAS_DECAY:
-        dmask = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0)
+        dmask = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0) * scale
         lk = tl.exp(gl * (BT - 1 - rt).to(tl.float32))
-        lq1 = tl.exp(gl * (rt + 1).to(tl.float32))
+        lq1 = tl.exp(gl * (rt + 1).to(tl.float32)) * scale
     else:
-        dmask = tl.where(causal, 1.0, 0.0)
+        dmask = tl.where(causal, scale, 0.0)
         lk = tl.full([BT], 1.0, tl.float32)
         lq1 = lk
     for idx in range(0, n_chunks):
@@ -278,18 +292,19 @@ def _bwd_kernel(q, k, v, do, g, tbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, S
             wk = tl.where(valid, lk * tl.exp(gl * (c_len - BT).to(tl.float32)), 0.0)
         else:
             wk = tl.where(valid, 1.0, 0.0)
-        A = tl.dot(qb, tl.trans(kb), input_precision=PREC) * Dm * scale        # scale l^(i-j) q_i.k_j
+        A = tl.dot(qb, tl.trans(kb), input_precision=PREC) * Dm        # scale l^(i-j) q_i.k_j
         dA = tl.dot(dob, tl.trans(vb), input_precision=PREC)                    # do_i.v_j
         k_state = tl.dot(vb, tl.trans(R.to(vb.dtype)), input_precision=PREC) * wk[:, None]
-        dkb = tl.dot(tl.trans((dA * Dm * scale).to(qb.dtype)), qb, input_precision=PREC) + k_state
+        dkb = tl.dot(tl.trans((dA * Dm).to(qb.dtype)), qb, input_precision=PREC) + k_state
         dvb = tl.dot(tl.trans(A.to(dob.dtype)), dob, input_precision=PREC)
         dvb += tl.dot(kb, R.to(kb.dtype), input_precision=PREC) * wk[:, None]
         if NEED_DG:
             dgv += tl.sum(diff * A * dA, axis=1)
         if HAS_DECAY:
-            R = R * tl.exp(gl * c_len.to(tl.float32))
-            qb = (qb.to(tl.float32) * lq1[:, None]).to(dob.dtype)
-        R += scale * tl.dot(tl.trans(qb), dob, input_precision=PREC)
+            qs = _scale_rows(qb, lq1)
+            R = R * tl.exp(gl * c_len.to(tl.float32)) + tl.dot(tl.trans(qs), dob, input_precision=PREC)
+        else:
+            R += scale * tl.dot(tl.trans(qb), dob, input_precision=PREC)
         tl.store(dk + i_bh * N * K + pos[:, None] * K + rk[None, :], dkb.to(dk.dtype.element_ty), mask=mk)
         tl.store(dv + i_bh * N * V + pos[:, None] * V + rv[None, :], dvb.to(dv.dtype.element_ty), mask=mv)
     if STORE_DS0:
