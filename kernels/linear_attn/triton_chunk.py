@@ -59,9 +59,9 @@ def _seg_state_kernel(k, v, hs, g, N, NS, SEG_LEN, H: tl.constexpr, K: tl.conste
         if HAS_DECAY:
             c_len = tl.minimum(c0 + BT, seg_end) - c0
             wk = tl.where(valid, tl.exp(gl * (c_len - 1 - rt).to(tl.float32)), 0.0)
-            h = h * tl.exp(gl * c_len.to(tl.float32))
-            kb = _scale_rows(kb, wk)
-        h += tl.dot(tl.trans(kb), vb, input_precision=PREC)
+            h = h * tl.exp(gl * c_len.to(tl.float32)) + tl.dot(tl.trans(_scale_rows(kb, wk)), vb, input_precision=PREC)
+        else:
+            h += tl.dot(tl.trans(kb), vb, input_precision=PREC)
     tl.store(hs + ((i_bh * NS + i_s) * K + rk[:, None]) * V + rv[None, :], h,
              mask=(rk[:, None] < K) & (rv[None, :] < V))
 
@@ -274,8 +274,6 @@ def _bwd_kernel(q, k, v, do, g, tbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, S
         lq1 = tl.exp(gl * (rt + 1).to(tl.float32)) * scale
     else:
         dmask = tl.where(causal, scale, 0.0)
-        lk = tl.full([BT], 1.0, tl.float32)
-        lq1 = lk
     for idx in range(0, n_chunks):
         c0 = seg_start + (n_chunks - 1 - idx) * BT
         pos = c0 + rt
@@ -288,16 +286,16 @@ def _bwd_kernel(q, k, v, do, g, tbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, S
         vb = tl.load(v + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
         dob = tl.load(do + i_bh * N * V + pos[:, None] * V + rv[None, :], mask=mv, other=0.0)
         Dm = dmask
-        if HAS_DECAY:
-            wk = tl.where(valid, lk * tl.exp(gl * (c_len - BT).to(tl.float32)), 0.0)
-        else:
-            wk = tl.where(valid, 1.0, 0.0)
         A = tl.dot(qb, tl.trans(kb), input_precision=PREC) * Dm        # scale l^(i-j) q_i.k_j
         dA = tl.dot(dob, tl.trans(vb), input_precision=PREC)                    # do_i.v_j
-        k_state = tl.dot(vb, tl.trans(R.to(vb.dtype)), input_precision=PREC) * wk[:, None]
+        k_state = tl.dot(vb, tl.trans(R.to(vb.dtype)), input_precision=PREC)
+        r_state = tl.dot(kb, R.to(kb.dtype), input_precision=PREC)
+        if HAS_DECAY:   # (without decay the rows past the segment's end are zero already: kb = vb = 0)
+            wk = tl.where(valid, lk * tl.exp(gl * (c_len - BT).to(tl.float32)), 0.0)
+            k_state = k_state * wk[:, None]
+            r_state = r_state * wk[:, None]
         dkb = tl.dot(tl.trans((dA * Dm).to(qb.dtype)), qb, input_precision=PREC) + k_state
-        dvb = tl.dot(tl.trans(A.to(dob.dtype)), dob, input_precision=PREC)
-        dvb += tl.dot(kb, R.to(kb.dtype), input_precision=PREC) * wk[:, None]
+        dvb = tl.dot(tl.trans(A.to(dob.dtype)), dob, input_precision=PREC) + r_state
         if NEED_DG:
             dgv += tl.sum(diff * A * dA, axis=1)
         if HAS_DECAY:
