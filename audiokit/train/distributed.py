@@ -1,7 +1,9 @@
-"""Multi-GPU training through ``torchrun`` (DDP); a no-op for single-process runs."""
+"""Multi-GPU training through ``torchrun``: the process group and the collectives the trainer needs
+(gradients are averaged by ``trainer.allreduce_grads``); a no-op for single-process runs."""
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -30,19 +32,21 @@ def init_distributed() -> DistInfo:
     if world <= 1:
         return DistInfo()
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local)
     if not dist.is_initialized():
-        dist.init_process_group(backend)
+        if torch.cuda.is_available():
+            # device_id binds the group to this rank's GPU (barriers then need no guess of it)
+            torch.cuda.set_device(local)
+            dist.init_process_group("nccl", device_id=torch.device("cuda", local))
+        else:
+            dist.init_process_group("gloo")
+        # the group this process made goes with it; NCCL warns of leaked resources otherwise
+        atexit.register(_destroy)
     return DistInfo(rank, world, local)
 
 
-def wrap(module: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
-    if not info.enabled or not any(p.requires_grad for p in module.parameters()):
-        return module
-    ids = [info.local_rank] if torch.cuda.is_available() else None
-    return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
+def _destroy() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def barrier(info: DistInfo) -> None:
@@ -57,8 +61,3 @@ def broadcast_flag(flag: bool, info: DistInfo, device) -> bool:
     t = torch.tensor([int(flag)], device=device)
     dist.broadcast(t, 0)
     return bool(t.item())
-
-
-def shutdown(info: DistInfo) -> None:
-    if info.enabled and dist.is_initialized():
-        dist.destroy_process_group()

@@ -137,3 +137,28 @@ def test_schedules():
     with pytest.raises(ValueError, match="unknown schedule"):
         lr_multiplier({"name": "bogus"})
     assert math.isclose(lr_multiplier({"name": "exponential", "gamma": 0.5, "every": 2})(5), 0.25)
+
+
+def test_two_ranks_match_one_process(tmp_path):
+    """torchrun with 2 CPU ranks (gloo), batch 8 each, against one process with batch 16: each rank
+    takes every other item of the epoch's order and the gradients are averaged, so both runs see
+    the same 16 items per step and must end with the same weights (up to summation order)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = str(Path(__file__).with_name("_two_ranks.py"))
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+    subprocess.run([sys.executable, script, str(tmp_path / "one"), "16"], check=True, env=env, timeout=300)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        script, str(tmp_path / "two"), "8"], env=env, timeout=300, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    one = torch.load(tmp_path / "one.rank0.pt")
+    r0, r1 = (torch.load(tmp_path / f"two.rank{i}.pt") for i in (0, 1))
+    assert one.keys() == r0.keys() == r1.keys()
+    for k in one:
+        assert torch.equal(r0[k], r1[k]), k            # the ranks stay in step
+        assert torch.allclose(r0[k], one[k], rtol=1e-5, atol=1e-6), (k, (r0[k] - one[k]).abs().max())
+    init = torch.load(tmp_path / "two.init.pt")
+    assert max(float((r0[k] - init[k]).abs().max()) for k in init) > 1e-2   # (and they trained)
