@@ -1,5 +1,6 @@
-"""Run by test_trainer.test_two_ranks_match_one_process, alone or under torchrun: a few steps of a
-deterministic least-squares task; each rank saves its final weights to <out>.rank<r>.pt."""
+"""A least-squares task and its data for the trainer tests. Run as a script (by
+test_trainer.test_two_ranks_match_one_process, alone or under torchrun): a few deterministic steps;
+each rank saves its final weights to <out>.rank<r>.pt."""
 import sys
 from pathlib import Path
 
@@ -34,7 +35,7 @@ class Task:
 
 
 class Data(torch.utils.data.Dataset):
-    def __init__(self, n=64):
+    def __init__(self, n=40):
         g = torch.Generator().manual_seed(0)
         self.x = torch.randn(n, 4, generator=g)
         self.y = self.x @ torch.tensor([1.0, -2.0, 0.5, 3.0])
@@ -56,7 +57,7 @@ def main(out: str, batch_size: int):
     cfg = dict(max_steps=7, batch_size=batch_size, num_workers=0, log_every=100, valid_every=100, save_every=100,
                device="cpu", grad_clip=None)
     optim = {"net": {"name": "sgd", "lr": 0.05}}   # (plain SGD: a sum of the ranks' gradients would show)
-    trainer = tr.Trainer(Task(), Data(), collate, cfg, optim, Path(out).parent / f"exp_{Path(out).name}",
+    trainer = tr.Trainer(Task(), Data(64), collate, cfg, optim, Path(out).parent / f"exp_{Path(out).name}",
                          {"model": {"name": "two_ranks"}})
     if trainer.info.rank == 0:
         torch.save(trainer.task.net.state_dict(), f"{out}.init.pt")

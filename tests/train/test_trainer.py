@@ -9,20 +9,15 @@ from torch import nn
 from audiokit.train.optim import lr_multiplier
 from audiokit.train.trainer import Trainer, seed_everything
 
+from _two_ranks import Data, Task, collate  # (sibling helper: the task and data of the torchrun test)
 
-class RegressionTask:
+
+class RegressionTask(Task):
     """Least squares with dropout, so RNG state matters for exact resume."""
 
     def __init__(self, poison_steps=()):
         self.net = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.2), nn.Linear(16, 1))
         self.poison_steps, self.calls = set(poison_steps), 0
-
-    def modules(self):
-        return {"net": self.net}
-
-    def to(self, device):
-        self.net.to(device)
-        return self
 
     def train_step(self, batch, update):
         x, y = batch
@@ -36,29 +31,6 @@ class RegressionTask:
     def validate(self, loader):
         err = [float(((self.net(x).squeeze(-1) - y) ** 2).mean()) for x, y in loader]
         return {"neg_mse": -sum(err) / len(err)}
-
-    def export(self):
-        return self.net, {"name": "test_regression"}
-
-    def close(self):
-        pass
-
-
-class Data(torch.utils.data.Dataset):
-    def __init__(self, n=40):
-        g = torch.Generator().manual_seed(0)
-        self.x = torch.randn(n, 4, generator=g)
-        self.y = self.x @ torch.tensor([1.0, -2.0, 0.5, 3.0])
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return self.x[i], self.y[i]
-
-
-def collate(items):
-    return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
 
 
 OPTIM = {"net": {"name": "adam", "lr": 1e-2, "schedule": {"name": "exponential", "gamma": 0.9, "every": 5}}}
