@@ -35,6 +35,16 @@ def _scale_rows(x, w):
 
 
 @triton.jit
+def _chunk_decay(gl, scale, causal, diff, rt, BT: tl.constexpr):
+    """Decay factors that are the same in every chunk, computed once per program (the compiler does
+    not hoist them): the masked intra-chunk l^(i-j) and the query's l^(i+1), both times the scale,
+    which so multiplies fp32 products rather than q, and a full chunk's key weights l^(BT-1-j) (a
+    shorter last chunk scales them by l^(c_len-BT))."""
+    dmask = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0) * scale
+    return dmask, tl.exp(gl * (rt + 1).to(tl.float32)) * scale, tl.exp(gl * (BT - 1 - rt).to(tl.float32))
+
+
+@triton.jit
 def _seg_state_kernel(k, v, hs, g, N, NS, SEG_LEN, H: tl.constexpr, K: tl.constexpr, V: tl.constexpr,
                       BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, HAS_DECAY: tl.constexpr,
                       PREC: tl.constexpr):
@@ -107,13 +117,8 @@ def _scan_fwd_kernel(q, k, v, o, s0, hs, sf, g, scale, N, NS, SEG_LEN, H: tl.con
         gl = tl.load(g + i_bh % H).to(tl.float32)
     S = _entry_state(s0, hs, g, i_bh, i_s, NS, SEG_LEN, seg_start, rk, rv, H, K, V, BK, BV, HAS_DECAY, HAS_S0)
     causal = rt[:, None] >= rt[None, :]
-    # chunk-invariant decay factors, computed once (see _bwd_dq_kernel), with the scale folded in:
-    # it multiplies the fp32 products rather than q
     if HAS_DECAY:
-        diff = (rt[:, None] - rt[None, :]).to(tl.float32)
-        dmask = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0) * scale
-        lq1 = tl.exp(gl * (rt + 1).to(tl.float32)) * scale
-        lk = tl.exp(gl * (BT - 1 - rt).to(tl.float32))
+        dmask, lq1, lk = _chunk_decay(gl, scale, causal, (rt[:, None] - rt[None, :]).to(tl.float32), rt, BT)
     for c0 in range(seg_start, seg_end, BT):
         pos = c0 + rt
         valid = pos < seg_end
@@ -173,14 +178,8 @@ def _bwd_dq_kernel(q, k, v, do, g, s0, hs, hr, tbuf, dq, dgq, scale, N, NS, SEG_
     T = tl.zeros([BK, BV], dtype=tl.float32)
     causal = rt[:, None] >= rt[None, :]
     diff = (rt[:, None] - rt[None, :]).to(tl.float32)
-    # decay factors that are the same in every chunk (the compiler does not hoist them): the
-    # masked intra-chunk decay l^(i-j), the query's l^(i+1), l^i and a full chunk's key weights
-    # l^(BT-1-j); a shorter last chunk scales the latter by l^(c_len-BT)
-    # l^(i-j) and l^(i+1) carry the scale, which multiplies fp32 products
-    dmask = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0) * scale
-    lq1 = tl.exp(gl * (rt + 1).to(tl.float32)) * scale
-    lq0 = tl.exp(gl * rt.to(tl.float32))
-    lk = tl.exp(gl * (BT - 1 - rt).to(tl.float32))
+    dmask, lq1, lk = _chunk_decay(gl, scale, causal, diff, rt, BT)
+    lq0 = tl.exp(gl * rt.to(tl.float32))   # (the keys' l^i, for the segment adjoint)
     dgv = tl.zeros([BT], dtype=tl.float32)
     for c0 in range(seg_start, seg_end, BT):
         pos = c0 + rt
@@ -267,11 +266,8 @@ def _bwd_kernel(q, k, v, do, g, tbuf, hr, dsf, dk, dv, ds0, dgp, scale, N, NS, S
     if NEED_DG:
         T = tl.load(tbuf + ((i_bh * NS + i_s) * K + rk[:, None]) * V + rv[None, :], mask=m, other=0.0)
         dg = tl.sum(tl.sum(T * R, axis=1), axis=0)
-    # chunk-invariant decay factors, computed once, l^(i-j) and l^(i+1) with the scale (see pass 1)
     if HAS_DECAY:
-        dmask = tl.where(causal, tl.exp(gl * tl.maximum(diff, 0.0)), 0.0) * scale
-        lk = tl.exp(gl * (BT - 1 - rt).to(tl.float32))
-        lq1 = tl.exp(gl * (rt + 1).to(tl.float32)) * scale
+        dmask, lq1, lk = _chunk_decay(gl, scale, causal, diff, rt, BT)
     else:
         dmask = tl.where(causal, scale, 0.0)
     for idx in range(0, n_chunks):
